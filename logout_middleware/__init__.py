@@ -1,0 +1,29 @@
+"""OpenID Connect logout done right, for any Python web app.
+
+The core (this package's top level) needs no web framework; the adapters
+live in :mod:`logout_middleware.wsgi` (WebOb) and :mod:`logout_middleware.asgi`
+(Starlette).
+"""
+
+from __future__ import annotations
+
+from .config import LogoutConfig
+from .cookies import CookieSpec
+from .errors import ConfigError, InvalidParameterError, InvalidTokenError, InvalidURLError, LogoutError
+from .handler import LogoutHandler, Reply
+from .urls import build_logout_url
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "CookieSpec",
+    "InvalidParameterError",
+    "InvalidTokenError",
+    "InvalidURLError",
+    "LogoutConfig",
+    "LogoutError",
+    "LogoutHandler",
+    "Reply",
+    "build_logout_url",
+]
