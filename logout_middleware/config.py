@@ -15,7 +15,7 @@ from .urls import check_absolute_url, encode_value
 __all__ = ["LogoutConfig"]
 
 _METHOD = re.compile(r"[A-Z]+")
-_PATH = re.compile(r"/[!$&-;=@-~]*")  # no '?', '#', '<', '>', spaces or controls
+_PATH = re.compile(r"/[^\s?#<>\"\\\x00-\x1f\x7f]*")  # no query, fragment, spaces or controls
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,65 @@
+"""One way to send a raw request per front door, so one behaviour table runs against all of them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from webob import Request
+
+
+@dataclass
+class Raw:
+    """A response as it was on the wire: status, every header line in order, body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def get_all(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+    def get(self, name: str) -> str | None:
+        values = self.get_all(name)
+        assert len(values) <= 1, f"{name} sent {len(values)} times"
+        return values[0] if values else None
+
+
+Send = Callable[[str, str, Mapping[str, str]], Raw]
+
+
+def wsgi_sender(app: Any, host: str = "app.example", scheme: str = "http") -> Send:
+    """Send through WebOb straight into a WSGI app; *target* is the raw path and query."""
+
+    def send(method: str, target: str, headers: Mapping[str, str]) -> Raw:
+        request = Request.blank(target, method=method, headers={"Host": host, **headers})
+        request.environ["wsgi.url_scheme"] = scheme
+        response = request.get_response(app)
+        return Raw(response.status_code, list(response.headerlist), response.body)
+
+    return send
+
+
+def asgi_sender(app: Any, host: str = "app.example", scheme: str = "http") -> Send:
+    """Send through httpx's ASGI transport into an ASGI app."""
+    return http_sender(f"{scheme}://{host}", transport=httpx.ASGITransport(app=app))
+
+
+def http_sender(base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> Send:
+    """Send with httpx to a base URL: a real server, or an ASGI app through *transport*."""
+    url = httpx.URL(base_url)
+
+    async def send_async(method: str, target: str, headers: Mapping[str, str]) -> Raw:
+        path, _, query = target.partition("?")
+        request_url = url.copy_with(raw_path=(path + ("?" + query if query else "")).encode("latin-1"))
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.request(method, request_url, headers=dict(headers))
+            return Raw(response.status_code, list(response.headers.multi_items()), response.content)
+
+    def send(method: str, target: str, headers: Mapping[str, str]) -> Raw:
+        return asyncio.run(send_async(method, target, headers))
+
+    return send
