@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import LogoutConfig
-from .handler import LogoutHandler
+from .discovery import DiscoveryError, ProviderMetadata
+from .handler import LogoutHandler, LogoutRequest
+from .outbound import Inbound, Outbound, run_async
 
 __all__ = ["LogoutMiddleware"]
+
+logger = logging.getLogger("logout_middleware")
+_MAX_ANSWER = 1024 * 1024
 
 
 class LogoutMiddleware:
@@ -21,7 +28,10 @@ class LogoutMiddleware:
     bodies streamed as they come.  A request for ``logout_path`` (relative to
     ``root_path``, so mounted apps work) with an allowed method gets a ``303``
     to the provider's end-session endpoint with the login cookies deleted, and
-    never reaches the app.
+    never reaches the app.  ``logout_callback_path``, when set, is answered too.
+
+    Requests to the provider (discovery, token revocation) use httpx's async
+    client, so they never block the event loop.
 
     .. warning:: The scheme decides whether deletions carry ``Secure``.
        Behind a proxy that ends TLS, run uvicorn with ``--proxy-headers``.
@@ -34,9 +44,9 @@ class LogoutMiddleware:
 
         app.add_middleware(
             LogoutMiddleware,
-            end_session_endpoint="https://op.example/session/end",
-            post_logout_redirect_uri="https://app.example/",
+            issuer="https://op.example",
             client_id="my-app",
+            post_logout_redirect_uri="https://app.example/",
         )
     """
 
@@ -44,30 +54,78 @@ class LogoutMiddleware:
         self.app = app
         self.config = LogoutConfig.from_options(config, **options)
         self.handler = LogoutHandler(self.config)
-        self._path = self.config.logout_path
+        self._suffixes = tuple(self.handler.paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The suffix test is the whole cost of a request that is not ours; the
         # exact, mount-aware check runs only when it passes.
-        if scope["type"] != "http" or not scope["path"].endswith(self._path) or not self._is_logout_path(scope):
+        if scope["type"] != "http" or not scope["path"].endswith(self._suffixes):
+            if scope["type"] == "lifespan" and self.config.discover_at_startup:
+                receive = self._discover_on_startup(receive)
+            await self.app(scope, receive, send)
+            return
+        path, root_path = _relative_path(scope)
+        if path not in self.handler.paths:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        reply = self.handler.respond(
+        request = LogoutRequest(
             method=scope["method"],
+            path=path,
             scheme=scope.get("scheme", "http"),
             host=headers.get("host"),
             query_string=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
+            root_path=root_path,
         )
+        reply = await run_async(self.handler.handle(request), _send)
         raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": reply.body})
 
-    def _is_logout_path(self, scope: Scope) -> bool:
-        # Current servers put root_path inside path; older ones left it out.
-        path: str = scope["path"]
-        root_path: str = scope.get("root_path", "")
-        if root_path and path.startswith(root_path):
-            path = path[len(root_path) :]
-        return path == self._path
+    async def discover(self) -> ProviderMetadata | None:
+        """Fetch the provider's discovery metadata now rather than on the first logout.
+
+        :raises DiscoveryError: the provider did not answer, or not usably.
+        """
+        return await run_async(self.handler.provider_metadata(), _send)
+
+    def _discover_on_startup(self, receive: Receive) -> Receive:
+        async def receive_after_discovery() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # A failure is logged by discovery, and the first logout tries again.
+                with contextlib.suppress(DiscoveryError):
+                    await self.discover()
+            return message
+
+        return receive_after_discovery
+
+
+def _relative_path(scope: Scope) -> tuple[str, str]:
+    """The path below the mount point, and the mount point itself."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    # Current servers put root_path inside path; older ones left it out.
+    if root_path and path.startswith(root_path):
+        return path[len(root_path) :], root_path
+    return path, root_path
+
+
+async def _send(outbound: Outbound) -> Inbound:
+    """Send one request to the provider with an async client; never raise."""
+    import httpx  # noqa: PLC0415 - an optional extra, needed only with discovery or revocation
+
+    try:
+        async with (
+            httpx.AsyncClient(timeout=outbound.timeout) as client,
+            client.stream(outbound.method, outbound.url, headers=outbound.headers, content=outbound.body) as answer,
+        ):
+            body = b""
+            async for chunk in answer.aiter_bytes():
+                body += chunk
+                if len(body) > _MAX_ANSWER:
+                    return Inbound(answer.status_code, error="the answer is larger than 1 MiB")
+            return Inbound(answer.status_code, body, content_type=answer.headers.get("content-type", ""))
+    except httpx.HTTPError as exc:
+        return Inbound(0, error=f"{type(exc).__name__} from {outbound.url}: {exc}")

@@ -10,12 +10,16 @@ from typing import Any, Literal
 
 from .cookies import CookieSpec, check_cookie_domain, check_cookie_name, check_cookie_path
 from .errors import ConfigError, LogoutError
+from .providers import PRESETS, Preset
+from .return_to import is_local_path
 from .urls import check_absolute_url, encode_value
 
 __all__ = ["LogoutConfig"]
 
 _METHOD = re.compile(r"[A-Z]+")
 _PATH = re.compile(r"/[^\s?#<>\"\\\x00-\x1f\x7f]*")  # no query, fragment, spaces or controls
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+_SECRETS = frozenset(("client_secret",))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,17 +27,47 @@ class LogoutConfig:
     """Everything the middleware needs to know, checked once at start-up.
 
     Any wrong value raises :class:`ConfigError` naming the option.  Lists are
-    accepted wherever a tuple is shown and stored as tuples.
+    accepted wherever a tuple is shown and stored as tuples.  The README has
+    a table of every option.
     """
 
-    #: The provider's end-session URL (``end_session_endpoint`` in its discovery document).
-    end_session_endpoint: str
-    #: Where the provider sends the browser after logout; must be registered there.
-    post_logout_redirect_uri: str | None = None
+    # -- the provider --------------------------------------------------------
+    #: The provider's end-session URL; wins over discovery.
+    end_session_endpoint: str | None = None
+    #: The provider's issuer; its discovery document supplies the endpoints.
+    issuer: str | None = None
+    #: A preset for a provider that bends the standard: see logout_middleware.providers.
+    provider: str | None = None
+    #: The client's id at the provider; sent with every logout.
+    client_id: str | None = None
+    #: The client's secret, for token revocation; masked in repr().
+    client_secret: str | None = None
+    #: How long discovery metadata is used before it is fetched again, in seconds.
+    discovery_ttl: float = 3600.0
+    #: Timeout of each request to the provider, in seconds.
+    http_timeout: float = 5.0
+    #: ASGI only: fetch discovery metadata at lifespan startup rather than on the first logout.
+    discover_at_startup: bool = False
+
+    # -- the logout request --------------------------------------------------
     #: The path the middleware answers, relative to where the app is mounted.
     logout_path: str = "/logout"
     #: The HTTP methods that log out; any other gets 405 on ``logout_path``.
     methods: tuple[str, ...] = ("GET", "POST")
+    #: Refuse logout requests that a browser marks as coming from another site.
+    block_cross_site: bool = True
+    #: Where the provider sends the browser after logout; must be registered there.
+    post_logout_redirect_uri: str | None = None
+    #: Redirect URIs a logout request may pick with ``redirect_param``, besides the default.
+    allowed_redirect_uris: tuple[str, ...] = ()
+    #: The query parameter a logout request names its redirect URI with; None turns it off.
+    redirect_param: str | None = "redirect_uri"
+    #: More parameters for the end-session URL, for providers that want them.
+    extra_params: tuple[tuple[str, str], ...] = field(default=())
+    #: Longer end-session URLs are sent as a self-submitting form POST instead.
+    max_url_length: int = 8000
+
+    # -- the cookies ---------------------------------------------------------
     #: The cookie holding the id_token; it is sent as ``id_token_hint`` and deleted.
     id_token_cookie: str = "id_token"
     #: More cookies to delete: names, or CookieSpec with their own Path/Domain.
@@ -44,54 +78,56 @@ class LogoutConfig:
     cookie_domain: str | None = None
     #: The SameSite attribute of the deleting headers.
     cookie_samesite: Literal["Lax", "Strict", "None"] = "Lax"
-    #: The client's id at the provider; sent with every logout.
-    client_id: str | None = None
-    #: Redirect URIs a logout request may pick with ``redirect_param``, besides the default.
-    allowed_redirect_uris: tuple[str, ...] = ()
-    #: The query parameter a logout request names its redirect URI with; None turns it off.
-    redirect_param: str | None = "redirect_uri"
-    #: Refuse logout requests that a browser marks as coming from another site.
-    block_cross_site: bool = True
     #: Also send ``Clear-Site-Data: "cookies"`` (whole registrable domain, HTTPS only).
     clear_site_data: bool = False
-    #: More parameters for the end-session URL, for providers that want them.
-    extra_params: tuple[tuple[str, str], ...] = field(default=())
+
+    # -- coming back: return_to ------------------------------------------------
+    #: The path of post_logout_redirect_uri, served by the middleware to check ``state``; None: off.
+    logout_callback_path: str | None = None
+    #: The query parameter a logout request names a local page to come back to with.
+    return_to_param: str = "return_to"
+    #: Where the callback sends the browser when no page was asked for.
+    default_return_to: str = "/"
+    #: The short-lived cookie that ties ``state`` to the browser.
+    state_cookie: str = "logout_state"
+    #: How long the provider round trip may take, in seconds.
+    state_max_age: int = 600
+
+    # -- token revocation (RFC 7009) -------------------------------------------
+    #: A cookie holding a refresh token to revoke (and delete) at logout.
+    refresh_token_cookie: str | None = None
+    #: A cookie holding an access token to revoke (and delete) at logout.
+    access_token_cookie: str | None = None
+    #: The provider's revocation endpoint; wins over discovery.
+    revocation_endpoint: str | None = None
+    #: How the client authenticates to the revocation endpoint.
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        check_absolute_url(self.end_session_endpoint, "end_session_endpoint")
-        if self.post_logout_redirect_uri is not None:
-            check_absolute_url(self.post_logout_redirect_uri, "post_logout_redirect_uri")
-        set_(self, "allowed_redirect_uris", _as_tuple(self.allowed_redirect_uris, "allowed_redirect_uris"))
-        for uri in self.allowed_redirect_uris:
-            check_absolute_url(uri, "allowed_redirect_uris")
-        if not isinstance(self.logout_path, str) or not _PATH.fullmatch(self.logout_path):
-            raise ConfigError(
-                f"logout_path must be a path starting with '/', without '?', '#', spaces or control characters,"
-                f" got {self.logout_path!r}"
-            )
-        set_(self, "methods", _methods(self.methods))
-        check_cookie_name(self.id_token_cookie, "id_token_cookie")
-        check_cookie_path(self.cookie_path, "cookie_path")
-        if self.cookie_domain is not None:
-            check_cookie_domain(self.cookie_domain, "cookie_domain")
-        if self.cookie_samesite not in ("Lax", "Strict", "None"):
-            raise ConfigError(f"cookie_samesite must be 'Lax', 'Strict' or 'None', got {self.cookie_samesite!r}")
-        set_(self, "clear_cookies", _clear_cookies(self.clear_cookies))
+        self._check_provider()
+        self._check_logout_request()
+        self._check_cookies()
+        self._check_return_to()
+        self._check_revocation()
         for spec in self.cookies_to_delete():
             _check_prefix_rules(spec)
-        for option in ("client_id", "redirect_param"):
-            value = getattr(self, option)
-            if value is not None:
-                _check_text(value, option)
-        for option in ("block_cross_site", "clear_site_data"):
-            if not isinstance(getattr(self, option), bool):
-                raise ConfigError(f"{option} must be True or False, got {getattr(self, option)!r}")
-        set_(self, "extra_params", _extra_params(self.extra_params))
+
+    def __repr__(self) -> str:
+        shown = (
+            f"{f.name}={'***' if f.name in _SECRETS and getattr(self, f.name) else repr(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)
+        )
+        return f"LogoutConfig({', '.join(shown)})"
+
+    @property
+    def preset(self) -> Preset | None:
+        """The provider preset, if one was chosen."""
+        return PRESETS[self.provider] if self.provider else None
 
     def cookies_to_delete(self) -> tuple[CookieSpec, ...]:
-        """The id_token cookie and ``clear_cookies``, each with its Path and Domain filled in."""
-        specs = [CookieSpec(self.id_token_cookie)]
+        """Every login cookie to delete, each with its Path and Domain filled in."""
+        token_cookies = (self.id_token_cookie, self.refresh_token_cookie, self.access_token_cookie)
+        specs = [CookieSpec(name) for name in token_cookies if name]
         specs += [CookieSpec(item) if isinstance(item, str) else item for item in self.clear_cookies]
         resolved = [
             CookieSpec(
@@ -103,6 +139,15 @@ class LogoutConfig:
         ]
         return tuple(dict.fromkeys(resolved))  # drop exact repeats, keep the order
 
+    def static_end_session_endpoint(self) -> str | None:
+        """The end-session URL known without discovery: explicit, or fixed below the issuer."""
+        if self.end_session_endpoint is not None:
+            return self.end_session_endpoint
+        preset = self.preset
+        if preset is not None and self.issuer is not None:
+            return preset.endpoint_from_issuer(self.issuer)
+        return None
+
     @classmethod
     def from_options(cls, config: LogoutConfig | None = None, **options: Any) -> LogoutConfig:
         """Build a config from keyword options, or copy *config* with some options changed."""
@@ -111,12 +156,123 @@ class LogoutConfig:
         if unknown:
             raise ConfigError(f"unknown option {unknown[0]!r}; the options are: {', '.join(sorted(known))}")
         if config is None:
-            if "end_session_endpoint" not in options:
-                raise ConfigError("end_session_endpoint is required: the provider's end-session URL")
             return cls(**options)
         if not isinstance(config, cls):
             raise ConfigError(f"config must be a LogoutConfig, not {type(config).__name__}")
         return dataclasses.replace(config, **options) if options else config
+
+    # -- validation, one group of options at a time ---------------------------
+
+    def _check_provider(self) -> None:
+        if self.provider is not None and self.provider not in PRESETS:
+            raise ConfigError(f"provider must be one of {', '.join(sorted(PRESETS))}, got {self.provider!r}")
+        if self.end_session_endpoint is not None:
+            _check_url(self.end_session_endpoint, "end_session_endpoint")
+        if self.issuer is not None:
+            parts = _check_url(self.issuer, "issuer")
+            if parts.scheme != "https" and parts.hostname not in _LOOPBACK:
+                raise ConfigError("issuer must be an https:// URL (http:// is accepted for localhost only)")
+        preset = self.preset
+        local_only = preset is not None and preset.local_only
+        if self.end_session_endpoint is None and self.issuer is None and not local_only:
+            raise ConfigError(
+                "end_session_endpoint or issuer is required: the provider's end-session URL, or its issuer"
+                " for discovery"
+            )
+        if preset is not None and not preset.standard and self.client_id is None:
+            raise ConfigError(f"client_id is required with provider={preset.name!r}")
+        if preset is not None and preset.name == "cognito" and self.end_session_endpoint is None:
+            raise ConfigError("end_session_endpoint is required with provider='cognito': https://<your domain>/logout")
+        for option in ("client_id", "client_secret"):
+            if getattr(self, option) is not None:
+                _check_text(getattr(self, option), option)
+        for option in ("discovery_ttl", "http_timeout"):
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{option} must be a positive number of seconds, got {value!r}")
+        _check_bool(self, "discover_at_startup")
+
+    def _check_logout_request(self) -> None:
+        set_ = object.__setattr__
+        _check_path(self.logout_path, "logout_path")
+        set_(self, "methods", _methods(self.methods))
+        _check_bool(self, "block_cross_site")
+        if self.post_logout_redirect_uri is not None:
+            _check_url(self.post_logout_redirect_uri, "post_logout_redirect_uri")
+        set_(self, "allowed_redirect_uris", _as_tuple(self.allowed_redirect_uris, "allowed_redirect_uris"))
+        for uri in self.allowed_redirect_uris:
+            _check_url(uri, "allowed_redirect_uris")
+        if self.redirect_param is not None:
+            _check_text(self.redirect_param, "redirect_param")
+        set_(self, "extra_params", _extra_params(self.extra_params))
+        if isinstance(self.max_url_length, bool) or not isinstance(self.max_url_length, int):
+            raise ConfigError(f"max_url_length must be a whole number, got {self.max_url_length!r}")
+        if self.max_url_length < 256:
+            raise ConfigError(f"max_url_length must be at least 256, got {self.max_url_length}")
+
+    def _check_cookies(self) -> None:
+        check_cookie_name(self.id_token_cookie, "id_token_cookie")
+        check_cookie_path(self.cookie_path, "cookie_path")
+        if self.cookie_domain is not None:
+            check_cookie_domain(self.cookie_domain, "cookie_domain")
+        if self.cookie_samesite not in ("Lax", "Strict", "None"):
+            raise ConfigError(f"cookie_samesite must be 'Lax', 'Strict' or 'None', got {self.cookie_samesite!r}")
+        object.__setattr__(self, "clear_cookies", _clear_cookies(self.clear_cookies))
+        _check_bool(self, "clear_site_data")
+
+    def _check_return_to(self) -> None:
+        check_cookie_name(self.state_cookie, "state_cookie")
+        _check_text(self.return_to_param, "return_to_param")
+        if not isinstance(self.default_return_to, str) or not is_local_path(self.default_return_to):
+            raise ConfigError(f"default_return_to must be a path on this site, got {self.default_return_to!r}")
+        if isinstance(self.state_max_age, bool) or not isinstance(self.state_max_age, int) or self.state_max_age < 1:
+            raise ConfigError(f"state_max_age must be a whole number of seconds, got {self.state_max_age!r}")
+        if self.logout_callback_path is None:
+            return
+        _check_path(self.logout_callback_path, "logout_callback_path")
+        if self.logout_callback_path == self.logout_path:
+            raise ConfigError("logout_callback_path must differ from logout_path")
+        if self.post_logout_redirect_uri is None:
+            raise ConfigError(
+                "logout_callback_path needs post_logout_redirect_uri: the registered URL of that callback path"
+            )
+
+    def _check_revocation(self) -> None:
+        for option in ("refresh_token_cookie", "access_token_cookie"):
+            if getattr(self, option) is not None:
+                check_cookie_name(getattr(self, option), option)
+        if self.revocation_endpoint is not None:
+            _check_url(self.revocation_endpoint, "revocation_endpoint")
+        if self.token_endpoint_auth_method not in ("client_secret_basic", "client_secret_post"):
+            raise ConfigError(
+                "token_endpoint_auth_method must be 'client_secret_basic' or 'client_secret_post',"
+                f" got {self.token_endpoint_auth_method!r}"
+            )
+        if self.refresh_token_cookie is None and self.access_token_cookie is None:
+            return
+        if self.client_id is None:
+            raise ConfigError("client_id is required to revoke tokens (refresh_token_cookie, access_token_cookie)")
+        if self.revocation_endpoint is None and self.issuer is None:
+            raise ConfigError("revocation_endpoint or issuer is required to revoke tokens")
+
+
+def _check_url(value: object, option: str) -> Any:
+    try:
+        return check_absolute_url(value, option)
+    except LogoutError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _check_path(value: object, option: str) -> None:
+    if not isinstance(value, str) or not _PATH.fullmatch(value):
+        raise ConfigError(
+            f"{option} must be a path starting with '/', without '?', '#', spaces or control characters, got {value!r}"
+        )
+
+
+def _check_bool(config: LogoutConfig, option: str) -> None:
+    if not isinstance(getattr(config, option), bool):
+        raise ConfigError(f"{option} must be True or False, got {getattr(config, option)!r}")
 
 
 def _as_tuple(value: object, option: str) -> tuple[Any, ...]:

@@ -1,14 +1,16 @@
-"""The sans-I/O core: given a logout request as plain values, decide the response.
+"""The sans-I/O core: given a request as plain values, decide the response.
 
 The adapters in :mod:`logout_middleware.wsgi` and :mod:`logout_middleware.asgi`
-only translate a request into a call of :meth:`LogoutHandler.respond` and the
-returned :class:`Reply` back into their protocol.
+only translate a request into a :class:`LogoutRequest`, run
+:meth:`LogoutHandler.handle` (sending the provider requests it yields, see
+:mod:`logout_middleware.outbound`) and translate the :class:`Reply` back.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -16,31 +18,65 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .config import LogoutConfig
 from .cookies import deletion_header, read_cookie
+from .discovery import DiscoveryError, MetadataCache, ProviderMetadata
 from .errors import ConfigError, LogoutError
+from .form_post import form_post_page
+from .outbound import Steps
+from .providers import preset_logout_url
+from .return_to import is_local_path, pack_state_cookie, unpack_state_cookie
+from .token_revocation import describe_answer, revocation_request
 from .tokens import is_compact_jwt
-from .urls import build_logout_url
+from .urls import endpoint_and_separator
 
-__all__ = ["LogoutHandler", "Reply"]
+__all__ = ["LogoutHandler", "LogoutRequest", "Reply"]
 
 logger = logging.getLogger("logout_middleware")
 
 # Log messages, kept here so that tests can check them.
 LOGGED_OUT = "logout: %d cookie(s) deleted, redirecting to the end-session endpoint (id_token_hint: %s)"
+LOGGED_OUT_LOCALLY = "logout: %d cookie(s) deleted; the provider has no logout endpoint, so only locally"
+LOGGED_OUT_BY_FORM = "logout: the end-session URL would be %d characters, so the parameters go by form POST"
 NO_REDIRECT_WITHOUT_HINT = (
     "logout: no id_token cookie and no client_id configured, so post_logout_redirect_uri is not sent;"
     " the provider will show its own signed-out page"
 )
+NO_REDIRECT_WITHOUT_TOKEN = "logout: provider %r needs an id_token to redirect back; there is none, so none is asked"
 MALFORMED_ID_TOKEN = "logout: the %r cookie does not hold a compact JWT; it is deleted but not sent as id_token_hint"
 METHOD_REFUSED = "logout refused: method %s is not in the configured methods %s"
 PREFETCH_REFUSED = "logout refused: the browser is only prefetching (%s)"
 CROSS_SITE_REFUSED = "logout refused: cross-site request (%s)"
 REDIRECT_REFUSED = "logout refused: %s %r is not an allowed post-logout redirect URI"
-REDIRECT_REPEATED = "logout refused: %s is given %d times"
+RETURN_TO_REFUSED = "logout refused: %s %r is not a path on this site"
+PARAM_REPEATED = "logout refused: %s is given %d times"
 QUERY_REFUSED = "logout refused: the query string cannot be parsed (%s)"
+PROVIDER_FAILED = "logout failed: %s"
+REVOKED = "logout: %s revoked at the provider"
+REVOCATION_FAILED = "logout: revoking the %s failed (%s); the logout goes on"
+CALLBACK_REFUSED = "logout callback refused: %s"
 
-_UNSAFE_METHODS_EXEMPT = frozenset(("GET", "HEAD"))
+_EXEMPT_FROM_ORIGIN_CHECK = frozenset(("GET", "HEAD"))
 _MAX_QUERY_FIELDS = 64
 _TEXT = ("Content-Type", "text/plain; charset=utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutRequest:
+    """A request for one of the middleware's paths, as plain values."""
+
+    #: The request method, upper case.
+    method: str
+    #: The path relative to where the app is mounted.
+    path: str
+    #: ``"http"`` or ``"https"``, as the browser used it.
+    scheme: str
+    #: The ``Host`` the request was sent to, if known.
+    host: str | None
+    #: The raw query string, bytes decoded as latin-1.
+    query_string: str
+    #: The request headers; ``get`` with lower-case names.
+    headers: Mapping[str, str]
+    #: Where the app is mounted (``SCRIPT_NAME``, ASGI ``root_path``).
+    root_path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +93,22 @@ class Reply:
         return f"{self.status} {HTTPStatus(self.status).phrase}"
 
 
+class Refusal(Exception):
+    """Raised inside the handler to answer at once with a short plain-text error."""
+
+    def __init__(self, status: int, message: str, *headers: tuple[str, str]) -> None:
+        super().__init__(message)
+        self.reply = _plain(status, message, *headers)
+
+
 def _plain(status: int, message: str, *extra: tuple[str, str]) -> Reply:
-    body = message.encode() + b"\n"
+    body = f"{HTTPStatus(status).phrase}: {message}\n".encode()
     headers = [_TEXT, ("Content-Length", str(len(body))), ("Cache-Control", "no-store"), *extra]
     return Reply(status, headers, body)
 
 
 class LogoutHandler:
-    """Answers requests to the logout path; shared by both adapters.
+    """Answers requests to the logout path and the logout callback; shared by both adapters.
 
     All the work that does not depend on the request (the deleting
     ``Set-Cookie`` lines, the allowed redirect URIs, the fixed headers) is
@@ -73,108 +117,264 @@ class LogoutHandler:
 
     def __init__(self, config: LogoutConfig) -> None:
         self.config = config
-        self.logout_path = config.logout_path
-        specs = config.cookies_to_delete()
+        #: The paths this handler answers, relative to the mount point.
+        self.paths = frozenset(path for path in (config.logout_path, config.logout_callback_path) if path)
+        self._preset = config.preset
+        self._local_only = self._preset is not None and self._preset.local_only
+        self._endpoint = config.static_end_session_endpoint()
         self._deletions = {
             secure: [
-                (
-                    "Set-Cookie",
-                    deletion_header(
-                        s.name, path=s.path or "/", domain=s.domain, secure=secure, samesite=config.cookie_samesite
-                    ),
-                )
-                for s in specs
+                ("Set-Cookie", deletion_header(s.name, path=s.path or "/", domain=s.domain, secure=secure,
+                                               samesite=config.cookie_samesite))
+                for s in config.cookies_to_delete()
             ]
             for secure in (False, True)
-        }
-        self._fixed_headers = [("Cache-Control", "no-store"), ("Content-Length", "0")]
+        }  # fmt: skip
+        self._fixed_headers = [("Cache-Control", "no-store")]
         if config.clear_site_data:
             self._fixed_headers.append(("Clear-Site-Data", '"cookies"'))
-        self._allowed_redirects = frozenset((config.post_logout_redirect_uri, *config.allowed_redirect_uris)) - {None}
+        self._allowed_redirects = frozenset(
+            uri for uri in (config.post_logout_redirect_uri, *config.allowed_redirect_uris) if uri
+        )
         self._allow_header = ("Allow", ", ".join(config.methods))
-        try:  # fail at start-up, not on the first logout, if the parts cannot form a URL
-            build_logout_url(
-                config.end_session_endpoint,
-                redirect_uri=config.post_logout_redirect_uri,
+        # RFC 7009 section 2.1: the refresh token first, as revoking it may revoke the access token too.
+        revocable = ((config.refresh_token_cookie, "refresh_token"), (config.access_token_cookie, "access_token"))
+        self._token_cookies = [(name, hint) for name, hint in revocable if name]
+        needs_discovery = (self._endpoint is None and not self._local_only) or (
+            self._token_cookies and config.revocation_endpoint is None
+        )
+        self.discovery = (
+            MetadataCache(config.issuer, ttl=config.discovery_ttl, timeout=config.http_timeout)
+            if needs_discovery and config.issuer
+            else None
+        )
+        #: Whether any request may need the provider (so the adapter needs an HTTP client).
+        self.uses_network = self.discovery is not None or bool(self._token_cookies)
+        self._time = time.time
+        if self._endpoint is not None:
+            self._check_endpoint(self._endpoint)
+
+    def _check_endpoint(self, endpoint: str) -> None:
+        # Fail at start-up, not on the first logout, if the parts cannot form a URL.
+        try:
+            preset_logout_url(
+                self._preset,
+                endpoint,
+                redirect_uri=self.config.post_logout_redirect_uri,
+                id_token=None,
                 state="s",
-                client_id=config.client_id or "c",
-                extra_params=config.extra_params,
+                client_id=self.config.client_id or "c",
+                extra_params=self.config.extra_params,
             )
         except LogoutError as exc:
             raise ConfigError(str(exc)) from None
 
-    def respond(
-        self, *, method: str, scheme: str, host: str | None, query_string: str, headers: Mapping[str, str]
-    ) -> Reply:
-        """Decide the response to a request for the logout path.
+    def handle(self, request: LogoutRequest) -> Steps[Reply]:
+        """Decide the response to *request*, yielding any request the provider must answer first."""
+        try:
+            if request.path == self.config.logout_callback_path:
+                return self._callback(request)
+            return (yield from self._logout(request))
+        except Refusal as refusal:
+            return refusal.reply
 
-        :param method: the request method, upper case.
-        :param scheme: ``"http"`` or ``"https"``, as the browser used it.
-        :param host: the ``Host`` the request was sent to, if known.
-        :param query_string: the raw query string, bytes decoded as latin-1.
-        :param headers: the request headers; ``get`` with lower-case names.
-        """
+    def provider_metadata(self) -> Steps[ProviderMetadata | None]:
+        """Discovery metadata (fetched if stale), or None when discovery is not used."""
+        if self.discovery is None:
+            return None
+        return (yield from self.discovery.get())
+
+    # -- the logout request ----------------------------------------------------
+
+    def _logout(self, request: LogoutRequest) -> Steps[Reply]:
         config = self.config
-        if method not in config.methods:
-            logger.info(METHOD_REFUSED, method[:20], config.methods)
-            return _plain(405, "Method Not Allowed: log out with " + " or ".join(config.methods), self._allow_header)
-        prefetch = _prefetch_reason(headers)
-        if prefetch:
-            logger.info(PREFETCH_REFUSED, prefetch)
-            return _plain(503, "Service Unavailable: logout is not done for a prefetch")
-        if config.block_cross_site:
-            cross_site = _cross_site_reason(method, host, headers)
-            if cross_site:
-                logger.warning(CROSS_SITE_REFUSED, cross_site)
-                return _plain(403, "Forbidden: logout must be requested from this site")
-        redirect_uri = config.post_logout_redirect_uri
-        if query_string and config.redirect_param:
-            requested = self._requested_redirect(query_string)
-            if isinstance(requested, Reply):
-                return requested
-            redirect_uri = requested or redirect_uri
+        headers = request.headers
+        self._refuse_unwanted(request)
+        params = self._query(request.query_string)
+        redirect_uri = self._requested_redirect(params) or config.post_logout_redirect_uri
+        return_to = self._requested_return_to(params)
 
-        id_token = read_cookie(headers.get("cookie") or "", config.id_token_cookie) or None
+        cookie_header = headers.get("cookie") or ""
+        id_token = read_cookie(cookie_header, config.id_token_cookie) or None
         if id_token is not None and not is_compact_jwt(id_token):
             logger.warning(MALFORMED_ID_TOKEN, config.id_token_cookie)
             id_token = None
-        if redirect_uri is not None and id_token is None and config.client_id is None:
-            logger.info(NO_REDIRECT_WITHOUT_HINT)
-            redirect_uri = None
-        location = build_logout_url(
-            config.end_session_endpoint,
+
+        metadata = None
+        if self.discovery is not None:
+            try:
+                metadata = yield from self.discovery.get()
+            except DiscoveryError as exc:
+                if self._endpoint is None and not self._local_only:
+                    logger.error(PROVIDER_FAILED, exc)
+                    status, why = (
+                        (503, "the identity provider is not answering")
+                        if exc.unavailable
+                        else (502, "the identity provider's configuration is not usable")
+                    )
+                    return _plain(status, why + "; please try again later")  # fmt: skip
+        if self._token_cookies:
+            yield from self._revoke_tokens(cookie_header, metadata)
+
+        secure = request.scheme == "https"
+        set_cookies = list(self._deletions[secure])
+        if self._local_only:
+            logger.info(LOGGED_OUT_LOCALLY, len(set_cookies))
+            location = return_to or redirect_uri or config.default_return_to
+            return Reply(303, [("Location", location), *self._fixed_headers, *set_cookies])
+
+        endpoint = self._endpoint or (metadata.end_session_endpoint if metadata else None)
+        if endpoint is None:
+            logger.error(PROVIDER_FAILED, "the discovery document has no end_session_endpoint")
+            return _plain(502, "the identity provider has no logout endpoint (set provider='google' for local logout)")
+
+        if redirect_uri is not None and id_token is None:
+            if self._preset is not None and self._preset.needs_id_token_for_redirect:
+                logger.info(NO_REDIRECT_WITHOUT_TOKEN, self._preset.name)
+                redirect_uri = None
+            elif config.client_id is None:
+                logger.info(NO_REDIRECT_WITHOUT_HINT)
+                redirect_uri = None
+        state = None
+        if redirect_uri is not None:
+            state = secrets.token_urlsafe(16)
+            if config.logout_callback_path is not None:
+                set_cookies.append(self._state_cookie(request, state, return_to, secure))
+        location = preset_logout_url(
+            self._preset,
+            endpoint,
             redirect_uri=redirect_uri,
             id_token=id_token,
-            state=secrets.token_urlsafe(16) if redirect_uri else None,
+            state=state,
             client_id=config.client_id,
             extra_params=config.extra_params,
         )
-        deletions = self._deletions[scheme == "https"]
-        logger.info(LOGGED_OUT, len(deletions), "sent" if id_token else "none")
-        return Reply(303, [("Location", location), *self._fixed_headers, *deletions])
+        if len(location) > config.max_url_length:
+            logger.info(LOGGED_OUT_BY_FORM, len(location))
+            action, separator = endpoint_and_separator(endpoint)
+            # The endpoint's own query string stays in the action URL; ours goes in the form.
+            fields = parse_qsl(location[len(action) + len(separator) :])
+            body, page_headers = form_post_page(action, fields, redirect_uri)
+            return Reply(200, [*page_headers, *self._fixed_headers, *set_cookies], body)
+        logger.info(LOGGED_OUT, len(set_cookies), "sent" if id_token else "none")
+        return Reply(303, [("Location", location), ("Content-Length", "0"), *self._fixed_headers, *set_cookies])
 
-    def _requested_redirect(self, query_string: str) -> str | Reply | None:
-        """The redirect URI the request asks for, None if none, or the refusal."""
-        param = self.config.redirect_param
+    def _refuse_unwanted(self, request: LogoutRequest) -> None:
+        config = self.config
+        if request.method not in config.methods:
+            logger.info(METHOD_REFUSED, request.method[:20], config.methods)
+            raise Refusal(405, "log out with " + " or ".join(config.methods), self._allow_header)
+        prefetch = _prefetch_reason(request.headers)
+        if prefetch:
+            logger.info(PREFETCH_REFUSED, prefetch)
+            raise Refusal(503, "logout is not done for a prefetch")
+        if config.block_cross_site:
+            cross_site = _cross_site_reason(request.method, request.host, request.headers)
+            if cross_site:
+                logger.warning(CROSS_SITE_REFUSED, cross_site)
+                raise Refusal(403, "logout must be requested from this site")
+
+    def _query(self, query_string: str) -> list[tuple[str, str]]:
+        if not query_string:
+            return []
         try:
             # surrogateescape: bytes that are not UTF-8 survive, and so can never
-            # equal an allowed URI, instead of failing the whole request.
-            pairs = parse_qsl(
+            # equal an allowed value, instead of failing the whole request.
+            return parse_qsl(
                 query_string, keep_blank_values=True, errors="surrogateescape", max_num_fields=_MAX_QUERY_FIELDS
             )
         except ValueError as exc:
             logger.warning(QUERY_REFUSED, exc)
-            return _plain(400, "Bad Request: the query string has too many parameters")
-        values = [value for name, value in pairs if name == param and value]
-        if not values:
+            raise Refusal(400, "the query string has too many parameters") from None
+
+    def _requested_redirect(self, params: list[tuple[str, str]]) -> str | None:
+        name = self.config.redirect_param
+        value = _single(params, name) if name else None
+        if value is not None and value not in self._allowed_redirects:
+            logger.warning(REDIRECT_REFUSED, name, value[:200])
+            raise Refusal(400, f"{name} is not an allowed post-logout redirect URI")
+        return value
+
+    def _requested_return_to(self, params: list[tuple[str, str]]) -> str | None:
+        config = self.config
+        if config.logout_callback_path is None and not self._local_only:
             return None
-        if len(values) > 1:
-            logger.warning(REDIRECT_REPEATED, param, len(values))
-            return _plain(400, f"Bad Request: {param} is given more than once")
-        if values[0] not in self._allowed_redirects:
-            logger.warning(REDIRECT_REFUSED, param, values[0][:200])
-            return _plain(400, f"Bad Request: {param} is not an allowed post-logout redirect URI")
-        return values[0]
+        name = config.return_to_param
+        value = _single(params, name)
+        if value is not None and not is_local_path(value):
+            logger.warning(RETURN_TO_REFUSED, name, value[:200])
+            raise Refusal(400, f"{name} must be a path on this site, such as /account")
+        return value
+
+    def _state_cookie(self, request: LogoutRequest, state: str, return_to: str | None, secure: bool) -> tuple[str, str]:
+        config = self.config
+        value = pack_state_cookie(state, return_to or config.default_return_to, int(self._time()))
+        path = request.root_path + (config.logout_callback_path or "/")
+        attributes = (
+            f"Max-Age={config.state_max_age}; Path={path}; {'Secure; ' if secure else ''}HttpOnly; SameSite=Lax"
+        )
+        return ("Set-Cookie", f"{config.state_cookie}={value}; {attributes}")
+
+    def _revoke_tokens(self, cookie_header: str, metadata: ProviderMetadata | None) -> Steps[None]:
+        config = self.config
+        endpoint = config.revocation_endpoint or (metadata.revocation_endpoint if metadata else None)
+        for cookie, hint in self._token_cookies:
+            token = read_cookie(cookie_header, cookie)
+            if not token:
+                continue
+            if endpoint is None:
+                logger.warning(REVOCATION_FAILED, hint, "no revocation_endpoint is known")
+                return
+            answer = yield revocation_request(
+                endpoint,
+                token,
+                hint,
+                client_id=config.client_id or "",
+                client_secret=config.client_secret,
+                auth_method=config.token_endpoint_auth_method,
+                timeout=config.http_timeout,
+            )
+            problem = describe_answer(answer)
+            if problem is None:
+                logger.info(REVOKED, hint)
+            else:
+                logger.warning(REVOCATION_FAILED, hint, problem)
+
+    # -- the callback after the provider -----------------------------------------
+
+    def _callback(self, request: LogoutRequest) -> Reply:
+        config = self.config
+        if request.method not in ("GET", "HEAD"):
+            raise Refusal(405, "the logout callback takes GET", ("Allow", "GET, HEAD"))
+        state = _single(self._query(request.query_string), "state")
+        cookie = read_cookie(request.headers.get("cookie") or "", config.state_cookie)
+        headers = [*self._fixed_headers]
+        if cookie is not None:
+            path = request.root_path + (config.logout_callback_path or "/")
+            deletion = deletion_header(config.state_cookie, path=path, domain=None,
+                                       secure=request.scheme == "https", samesite="Lax")  # fmt: skip
+            headers.append(("Set-Cookie", deletion))
+        if state is None and cookie is None:
+            # The provider signed the user out on its own and sent them here: nothing to check.
+            return Reply(303, [("Location", config.default_return_to), ("Content-Length", "0"), *headers])
+        if state is None or cookie is None:
+            reason = "no state came back" if state is None else "no state cookie: expired, replayed or forged"
+            logger.warning(CALLBACK_REFUSED, reason)
+            raise Refusal(400, "this logout link is not valid any more")
+        return_to = unpack_state_cookie(cookie, state, now=int(self._time()), max_age=config.state_max_age)
+        if return_to is None:
+            logger.warning(CALLBACK_REFUSED, "the state does not match the state cookie, or it expired")
+            raise Refusal(400, "this logout link is not valid any more")
+        return Reply(303, [("Location", return_to), ("Content-Length", "0"), *headers])
+
+
+def _single(params: list[tuple[str, str]], name: str) -> str | None:
+    """The one non-empty value of *name*; empty values are ignored, repeated ones refused."""
+    values = [value for key, value in params if key == name and value]
+    if len(values) > 1:
+        logger.warning(PARAM_REPEATED, name, len(values))
+        raise Refusal(400, f"{name} is given more than once")
+    return values[0] if values else None
 
 
 def _prefetch_reason(headers: Mapping[str, str]) -> str | None:
@@ -191,7 +391,7 @@ def _prefetch_reason(headers: Mapping[str, str]) -> str | None:
 def _cross_site_reason(method: str, host: str | None, headers: Mapping[str, str]) -> str | None:
     if headers.get("sec-fetch-site") == "cross-site":
         return "Sec-Fetch-Site: cross-site"
-    if method in _UNSAFE_METHODS_EXEMPT:
+    if method in _EXEMPT_FROM_ORIGIN_CHECK:
         return None
     origin = headers.get("origin")
     if origin is None or _same_origin(origin, host):

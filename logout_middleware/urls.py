@@ -74,7 +74,8 @@ def encode_value(value: object, argument: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def _endpoint_and_separator(end_session_endpoint: str) -> tuple[str, str]:
+def endpoint_and_separator(end_session_endpoint: str) -> tuple[str, str]:
+    """The endpoint checked, and what joins our parameters to it: ``?``, ``&`` or nothing."""
     parts = check_absolute_url(end_session_endpoint, "end_session_endpoint")
     if not parts.query:
         return end_session_endpoint.rstrip("?"), "?"
@@ -154,7 +155,7 @@ def build_logout_url(
     """
     if not isinstance(end_session_endpoint, str):
         raise InvalidURLError(f"end_session_endpoint must be a string, not {type(end_session_endpoint).__name__}")
-    endpoint, separator = _endpoint_and_separator(end_session_endpoint)
+    endpoint, separator = endpoint_and_separator(end_session_endpoint)
     pairs = []
     if redirect_uri is not None:
         if id_token is None and client_id is None:

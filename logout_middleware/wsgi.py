@@ -8,12 +8,16 @@ from typing import TYPE_CHECKING, Any
 from webob import Request
 
 from .config import LogoutConfig
-from .handler import LogoutHandler
+from .discovery import ProviderMetadata
+from .handler import LogoutHandler, LogoutRequest
+from .outbound import Inbound, Outbound, run_sync
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["LogoutMiddleware"]
+
+_MAX_ANSWER = 1024 * 1024
 
 
 class LogoutMiddleware:
@@ -22,7 +26,8 @@ class LogoutMiddleware:
     A request for ``logout_path`` (relative to ``SCRIPT_NAME``, so a mounted
     app works unchanged) with an allowed method never reaches the wrapped app:
     it gets a ``303`` to the provider's end-session endpoint, with the login
-    cookies deleted.  Every other request goes straight to the app, untouched.
+    cookies deleted.  ``logout_callback_path``, when set, is answered too.
+    Every other request goes straight to the app, untouched.
 
     .. warning:: The scheme decides whether deletions carry ``Secure``.
        Behind a proxy that ends TLS, put ``werkzeug.middleware.proxy_fix.ProxyFix``
@@ -38,9 +43,9 @@ class LogoutMiddleware:
 
         app.wsgi_app = LogoutMiddleware(
             app.wsgi_app,
-            end_session_endpoint="https://op.example/session/end",
-            post_logout_redirect_uri="https://app.example/",
+            issuer="https://op.example",
             client_id="my-app",
+            post_logout_redirect_uri="https://app.example/",
         )
     """
 
@@ -49,18 +54,48 @@ class LogoutMiddleware:
         self.config = LogoutConfig.from_options(config, **options)
         self.handler = LogoutHandler(self.config)
         # PEP 3333 carries PATH_INFO as UTF-8 bytes decoded as latin-1.
-        self._path_info = self.config.logout_path.encode().decode("latin-1")
+        self._paths = {path.encode().decode("latin-1"): path for path in self.handler.paths}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != self._path_info:
+        path = self._paths.get(environ.get("PATH_INFO", ""))
+        if path is None:
             return self.app(environ, start_response)
         request = Request(environ)
-        reply = self.handler.respond(
+        logout_request = LogoutRequest(
             method=request.method,
+            path=path,
             scheme=request.scheme,
             host=request.host,
             query_string=request.query_string,
             headers=request.headers,
+            root_path=request.script_name,
         )
+        reply = run_sync(self.handler.handle(logout_request), _send)
         start_response(reply.status_line, reply.headers)
         return [reply.body]
+
+    def discover(self) -> ProviderMetadata | None:
+        """Fetch the provider's discovery metadata now rather than on the first logout.
+
+        :raises DiscoveryError: the provider did not answer, or not usably.
+        """
+        return run_sync(self.handler.provider_metadata(), _send)
+
+
+def _send(outbound: Outbound) -> Inbound:
+    """Send one request to the provider with a blocking client; never raise."""
+    import httpx  # noqa: PLC0415 - an optional extra, needed only with discovery or revocation
+
+    try:
+        with (
+            httpx.Client(timeout=outbound.timeout) as client,
+            client.stream(outbound.method, outbound.url, headers=outbound.headers, content=outbound.body) as answer,
+        ):
+            body = b""
+            for chunk in answer.iter_bytes():
+                body += chunk
+                if len(body) > _MAX_ANSWER:
+                    return Inbound(answer.status_code, error="the answer is larger than 1 MiB")
+            return Inbound(answer.status_code, body, content_type=answer.headers.get("content-type", ""))
+    except httpx.HTTPError as exc:
+        return Inbound(0, error=f"{type(exc).__name__} from {outbound.url}: {exc}")

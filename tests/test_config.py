@@ -106,7 +106,7 @@ def test_from_options() -> None:
     assert LogoutConfig.from_options(config, client_id="b").client_id == "b"
     with pytest.raises(ConfigError, match="unknown option 'end_session_url'"):
         LogoutConfig.from_options(end_session_url=END)
-    with pytest.raises(ConfigError, match="end_session_endpoint is required"):
+    with pytest.raises(ConfigError, match="end_session_endpoint or issuer is required"):
         LogoutConfig.from_options(client_id="a")
     with pytest.raises(ConfigError, match="config must be a LogoutConfig"):
         LogoutConfig.from_options({"end_session_endpoint": END})  # type: ignore[arg-type]
