@@ -50,7 +50,7 @@ class LogoutMiddleware:
         )
     """
 
-    def __init__(self, app: ASGIApp, config: LogoutConfig | None = None, **options: Any) -> None:
+    def __init__(self, app: ASGIApp, /, config: LogoutConfig | None = None, **options: Any) -> None:
         self.app = app
         self.config = LogoutConfig.from_options(config, **options)
         self.handler = LogoutHandler(self.config)

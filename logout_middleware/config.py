@@ -20,6 +20,7 @@ _METHOD = re.compile(r"[A-Z]+")
 _PATH = re.compile(r"/[^\s?#<>\"\\\x00-\x1f\x7f]*")  # no query, fragment, spaces or controls
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _SECRETS = frozenset(("client_secret",))
+_MASKED = "'***'"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,7 +115,7 @@ class LogoutConfig:
 
     def __repr__(self) -> str:
         shown = (
-            f"{f.name}={'***' if f.name in _SECRETS and getattr(self, f.name) else repr(getattr(self, f.name))}"
+            f"{f.name}={_MASKED if f.name in _SECRETS and getattr(self, f.name) else repr(getattr(self, f.name))}"
             for f in dataclasses.fields(self)
         )
         return f"LogoutConfig({', '.join(shown)})"

@@ -122,9 +122,5 @@ def preset_logout_url(
             extra_params=extra_params,
         )
     # Auth0's /v2/logout and Cognito's /logout know neither id_token_hint nor state.
-    pairs = []
-    if client_id is not None:
-        pairs.append(("client_id", client_id))
-    if redirect_uri is not None:
-        pairs.append((preset.redirect_param, redirect_uri))
-    return build_logout_url(endpoint, extra_params=(*pairs, *extra_params))
+    redirect = ((preset.redirect_param, redirect_uri),) if redirect_uri is not None else ()
+    return build_logout_url(endpoint, client_id=client_id, extra_params=(*redirect, *extra_params))

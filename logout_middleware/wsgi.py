@@ -49,7 +49,7 @@ class LogoutMiddleware:
         )
     """
 
-    def __init__(self, app: WSGIApplication, config: LogoutConfig | None = None, **options: Any) -> None:
+    def __init__(self, app: WSGIApplication, /, config: LogoutConfig | None = None, **options: Any) -> None:
         self.app = app
         self.config = LogoutConfig.from_options(config, **options)
         self.handler = LogoutHandler(self.config)

@@ -63,3 +63,14 @@ def http_sender(base_url: str, transport: httpx.AsyncBaseTransport | None = None
         return asyncio.run(send_async(method, target, headers))
 
     return send
+
+
+def middleware_sender(kind: str, *, scheme: str = "http", host: str = "app.example", **options: Any) -> Send:
+    """A sender for the echo app behind the *kind* ("wsgi" or "asgi") middleware made with *options*."""
+    from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
+    from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
+    from tests.apps import echo_asgi, echo_wsgi
+
+    if kind == "wsgi":
+        return wsgi_sender(WsgiMiddleware(echo_wsgi, **options), host=host, scheme=scheme)
+    return asgi_sender(AsgiMiddleware(echo_asgi, **options), host=host, scheme=scheme)

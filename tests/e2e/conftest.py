@@ -1,0 +1,340 @@
+"""Fixtures for the end-to-end tests: a real OpenID provider, real RPs and a real browser.
+
+Everything runs on 127.0.0.1:
+
+* the provider is ``oidc-provider`` under Node (``provider/provider.mjs``),
+  installed with ``npm ci`` on first use;
+* two relying parties wrapped by our middleware, each in its own server
+  process: Starlette under uvicorn (``rp_asgi.py``) and Flask under gunicorn
+  (``rp_wsgi.py``);
+* Debian's Chromium, driven by Playwright.
+
+Nothing is skipped when a tool is missing: the e2e suite is meant to run in
+CI, so a missing ``npm`` or Chromium fails with a message saying what to
+install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Route
+
+E2E_DIR = Path(__file__).resolve().parent
+PROVIDER_DIR = E2E_DIR / "provider"
+REPO_ROOT = E2E_DIR.parents[1]
+CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
+#: How long a server may take to answer its first request.
+STARTUP_TIMEOUT = 30.0
+#: The client_id each RP is registered under, by kind.
+CLIENT_IDS = {"asgi": "asgi-rp", "wsgi": "wsgi-rp"}
+
+# Chromium's own switches: no GPU, no QUIC, and none of the background
+# services (updates, sync, ...) that would try to reach the internet.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Belt and braces for "loopback only": no proxy, and every host name but
+    # 127.0.0.1 fails to resolve (the provider's pages @import web fonts).
+    "--no-proxy-server",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+# Every URL but those of the loopback servers: the browser's requests for them are aborted.
+_NOT_LOOPBACK = re.compile(r"^(?!http://127\.0\.0\.1:\d+/|data:|about:)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here so that `--strict-markers` accepts it however pytest is run.
+    config.addinivalue_line("markers", "e2e: end-to-end test with a real OpenID provider, servers and browser")
+
+
+@dataclass
+class Server:
+    """A server subprocess and the file its output goes to."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes] = field(repr=False)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:]) or "(no output)"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+@dataclass(frozen=True)
+class Provider:
+    url: str
+    end_session_endpoint: str
+    server: Server
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    kind: str
+    client_id: str
+    url: str
+    server: Server
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        return self.url + "/signed-out"
+
+
+@dataclass(frozen=True)
+class Stack:
+    provider: Provider
+    rps: dict[str, RelyingParty]
+
+
+def _require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"the e2e tests need {name!r} on PATH: Node.js 20 or newer, with npm", pytrace=False)
+    return path
+
+
+def _free_ports(count: int) -> list[int]:
+    # All sockets stay open until every port is picked, so the ports differ.
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _start(name: str, argv: list[str], *, env: dict[str, str], url: str, log_dir: Path, cwd: Path) -> Server:
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("wb")
+    # Output goes to a file, not a pipe: a pipe nobody reads fills up and
+    # blocks the server.
+    try:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+    except OSError:
+        log.close()
+        raise
+    return Server(name, url, process, log_path, log)
+
+
+def _wait_until_answering(server: Server, path: str = "/") -> httpx.Response:
+    """Poll until the server answers HTTP at all.
+
+    An open port is not enough: gunicorn binds its socket before the worker
+    has imported the app, and the RPs fetch the provider's discovery document
+    while starting.
+    """
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while True:
+            if server.process.poll() is not None:
+                pytest.fail(
+                    f"{server.name} exited with status {server.process.returncode} while starting:\n"
+                    f"{server.log_tail()}",
+                    pytrace=False,
+                )
+            try:
+                return client.get(server.url + path)
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"{server.name} did not answer within {STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}",
+                        pytrace=False,
+                    )
+                time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def node_for_provider() -> Path:
+    """The ``node`` executable, once the provider's npm packages are installed exactly as locked."""
+    node = _require_tool("node")
+    npm = _require_tool("npm")
+    if not (PROVIDER_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=PROVIDER_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"`npm ci` in {PROVIDER_DIR} failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+    return Path(node)
+
+
+# Package scope, not session: the servers and the browser go away once the e2e
+# tests are done.  That matters for the browser above all: Playwright's sync
+# API keeps an asyncio loop running in the main thread while it lives, and
+# asyncio.run() in any later test would fail.
+@pytest.fixture(scope="package")
+def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The provider and both RPs, started once for all e2e tests and always stopped."""
+    log_dir = tmp_path_factory.mktemp("e2e-logs")
+    op_port, asgi_port, wsgi_port = _free_ports(3)
+    rp_ports = {"asgi": asgi_port, "wsgi": wsgi_port}
+    client_secret = secrets.token_urlsafe(24)
+    base_env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
+
+    with contextlib.ExitStack() as cleanup:
+        op_url = f"http://127.0.0.1:{op_port}"
+        op_env = {
+            **base_env,
+            "RP_PORTS": json.dumps({CLIENT_IDS[kind]: port for kind, port in rp_ports.items()}),
+            "CLIENT_SECRET": client_secret,
+        }
+        op_server = _start(
+            "provider",
+            [str(node_for_provider), "provider.mjs", str(op_port)],
+            env=op_env,
+            url=op_url,
+            log_dir=log_dir,
+            cwd=PROVIDER_DIR,
+        )
+        cleanup.callback(op_server.stop)
+        discovery = _wait_until_answering(op_server, "/.well-known/openid-configuration").json()
+        provider = Provider(
+            url=op_url,
+            end_session_endpoint=discovery["end_session_endpoint"],
+            server=op_server,
+        )
+
+        python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        commands = {
+            "asgi": lambda port: [
+                *(sys.executable, "-m", "uvicorn", "rp_asgi:create_app", "--factory"),
+                *("--app-dir", str(E2E_DIR), "--host", "127.0.0.1", "--port", str(port)),
+            ],
+            "wsgi": lambda port: [
+                *(sys.executable, "-m", "gunicorn", "rp_wsgi:create_app()", "--chdir", str(E2E_DIR)),
+                *("--bind", f"127.0.0.1:{port}", "--workers", "1", "--access-logfile", "-"),
+                *_gunicorn_extra_args(),
+            ],
+        }
+        rps = {}
+        # Start both RPs before waiting for either: they boot in parallel.
+        for kind, port in rp_ports.items():
+            url = f"http://127.0.0.1:{port}"
+            env = {
+                **base_env,
+                "PYTHONPATH": python_path,
+                "PYTHONUNBUFFERED": "1",
+                "RP_ISSUER": op_url,
+                "RP_CLIENT_ID": CLIENT_IDS[kind],
+                "RP_CLIENT_SECRET": client_secret,
+                "RP_BASE_URL": url,
+                "RP_SESSION_SECRET": secrets.token_urlsafe(32),
+            }
+            server = _start(f"rp-{kind}", commands[kind](port), env=env, url=url, log_dir=log_dir, cwd=log_dir)
+            cleanup.callback(server.stop)
+            rps[kind] = RelyingParty(kind, CLIENT_IDS[kind], url, server)
+        for rp in rps.values():
+            _wait_until_answering(rp.server)
+        yield Stack(provider, rps)
+
+
+def _gunicorn_extra_args() -> list[str]:
+    # Recent gunicorn opens a control socket under ~/.gunicorn by default; a
+    # test server needs none, but older releases do not know the switch.
+    from gunicorn.config import Config
+
+    return ["--no-control-socket"] if "control_socket_disable" in Config().settings else []
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright; Playwright gives it a fresh, temporary profile."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"the e2e tests need Chromium at {CHROMIUM}: `apt-get install chromium`", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the e2e tests need Playwright for Python: `pip install playwright`", pytrace=False)
+    with sync_playwright() as playwright:
+        # launch() (not launch_persistent_context) makes a new user-data dir
+        # for every launch and deletes it on close.
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass
+class BlockedRequests:
+    """The URLs the browser tried to fetch beyond loopback (and that were aborted)."""
+
+    urls: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def blocked_requests() -> BlockedRequests:
+    return BlockedRequests()
+
+
+@pytest.fixture
+def page(browser: Browser, blocked_requests: BlockedRequests) -> Iterator[Page]:
+    """A page in a new browser context: its own cookie jar, so no test sees another's login."""
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+
+    def abort(route: Route) -> None:
+        blocked_requests.urls.append(route.request.url)
+        route.abort()
+
+    # Only requests that are not for loopback are intercepted at all.
+    context.route(_NOT_LOOPBACK, abort)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # A failed e2e test shows what the servers said: that is usually the why.
+    report = yield
+    stack = getattr(item, "funcargs", {}).get("e2e_stack")
+    if report.failed and isinstance(stack, Stack):
+        for server in [stack.provider.server, *(rp.server for rp in stack.rps.values())]:
+            report.sections.append((f"{server.name} log", server.log_tail()))
+    return report

@@ -1,0 +1,62 @@
+// A real OpenID provider (panva/oidc-provider) for the end-to-end logout tests.
+//
+//   node provider.mjs PORT            (or OP_PORT=PORT node provider.mjs)
+//
+// RP_PORTS is a JSON object {"client_id": port, ...}: each entry registers a
+// confidential client whose RP runs at http://127.0.0.1:<port>, with
+// /callback as redirect URI and /signed-out as post-logout redirect URI.
+// CLIENT_SECRET is the secret of every client.  Everything is in memory and
+// lost when the process ends, which is what a test wants.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const port = Number(process.argv[2] ?? process.env.OP_PORT);
+if (!Number.isInteger(port) || port <= 0) {
+  console.error('usage: node provider.mjs PORT (or set OP_PORT)');
+  process.exit(2);
+}
+const rpPorts = JSON.parse(process.env.RP_PORTS ?? '{}');
+const clientSecret = process.env.CLIENT_SECRET ?? 'e2e-client-secret';
+
+// A fresh signing key per run, so that the provider does not fall back to its
+// built-in development key (and warn about it).
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: 'e2e' };
+
+const clients = Object.entries(rpPorts).map(([clientId, rpPort]) => ({
+  client_id: clientId,
+  client_secret: clientSecret,
+  token_endpoint_auth_method: 'client_secret_basic',
+  response_types: ['code'],
+  grant_types: ['authorization_code'],
+  redirect_uris: [`http://127.0.0.1:${rpPort}/callback`],
+  post_logout_redirect_uris: [`http://127.0.0.1:${rpPort}/signed-out`],
+}));
+
+const provider = new Provider(`http://127.0.0.1:${port}`, {
+  // No adapter given: oidc-provider keeps sessions, grants and codes in memory.
+  clients,
+  jwks: { keys: [signingKey] },
+  // Signs the provider's own cookies; random, as nothing outlives the process.
+  cookies: { keys: [randomBytes(32).toString('hex')] },
+  features: {
+    // The built-in login and consent pages: any username and password sign in.
+    devInteractions: { enabled: true },
+    // On by default; spelled out because it is what the tests exercise.
+    rpInitiatedLogout: { enabled: true },
+  },
+});
+
+// Print why a request failed (a refused id_token_hint, an unregistered
+// post_logout_redirect_uri, ...) so that the test log tells it.
+for (const event of ['server_error', 'end_session.error', 'authorization.error', 'grant.error']) {
+  provider.on(event, (ctx, err) => console.error(`${event}: ${err.name}: ${err.message} ${err.error_description ?? ''}`));
+}
+
+// Bind to loopback only: the tests never need anything else.
+provider.listen(port, '127.0.0.1', () => {
+  console.log(`ready ${provider.issuer} clients=${clients.map((c) => c.client_id).join(',')}`);
+});
+
+// The test harness stops the provider with SIGTERM; exit at once and quietly.
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,221 @@
+"""What the two test relying parties share: settings, the authorization-code flow and the pages.
+
+The RPs (``rp_asgi.py``, ``rp_wsgi.py``) run as separate server processes, so
+this module is imported as a top-level module from this folder, not as part of
+the test package.  It does only what a small real RP does; the flow follows
+OpenID Connect Core 1.0, section 3.1, with PKCE (RFC 7636) and the ``iss``
+response parameter (RFC 9207) checked because the provider sends them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+#: The short-lived cookie that carries state, nonce and PKCE verifier from /login to /callback.
+FLOW_COOKIE = "login_flow"
+FLOW_COOKIE_PATH = "/callback"
+FLOW_MAX_AGE = 600
+#: The cookie names the logout middleware is configured to delete.
+ID_TOKEN_COOKIE = "id_token"
+SESSION_COOKIE = "session"
+
+
+class LoginError(Exception):
+    """The sign-in cannot be completed; the message says why and is shown to the user."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The RP's configuration, read from environment variables set by the test harness."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    base_url: str
+    session_secret: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            issuer=os.environ["RP_ISSUER"],
+            client_id=os.environ["RP_CLIENT_ID"],
+            client_secret=os.environ["RP_CLIENT_SECRET"],
+            base_url=os.environ["RP_BASE_URL"].rstrip("/"),
+            session_secret=os.environ["RP_SESSION_SECRET"],
+        )
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.base_url + "/callback"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        return self.base_url + "/signed-out"
+
+
+@dataclass(frozen=True)
+class ProviderMetadata:
+    """The parts of the provider's discovery document the RP uses."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    end_session_endpoint: str
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The secrets of one sign-in attempt, kept in the browser between /login and /callback."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+
+    def to_cookie(self) -> str:
+        # token_urlsafe never yields '.', so it can join the three values.
+        return f"{self.state}.{self.nonce}.{self.code_verifier}"
+
+    @classmethod
+    def from_cookie(cls, value: str | None) -> Flow:
+        parts = (value or "").split(".")
+        if len(parts) != 3 or not all(parts):
+            raise LoginError("no sign-in is in progress in this browser (the login_flow cookie is missing)")
+        return cls(*parts)
+
+
+def http_client_options() -> dict[str, Any]:
+    # trust_env=False: a proxy set in the environment must never see this
+    # loopback-only traffic.
+    return {"timeout": 10.0, "trust_env": False}
+
+
+def discover(issuer: str) -> ProviderMetadata:
+    """Fetch the provider's discovery document, as an RP does at start-up."""
+    with httpx.Client(**http_client_options()) as client:
+        response = client.get(issuer + "/.well-known/openid-configuration")
+    response.raise_for_status()
+    document = response.json()
+    # OpenID Connect Discovery 1.0, section 4.3: the issuer must match exactly.
+    if document["issuer"] != issuer:
+        raise RuntimeError(f"discovery document names issuer {document['issuer']!r}, expected {issuer!r}")
+    return ProviderMetadata(
+        issuer=document["issuer"],
+        authorization_endpoint=document["authorization_endpoint"],
+        token_endpoint=document["token_endpoint"],
+        end_session_endpoint=document["end_session_endpoint"],
+    )
+
+
+def start_login(settings: Settings, metadata: ProviderMetadata) -> tuple[str, Flow]:
+    """Return the authorization URL to send the browser to, and the flow to remember in a cookie."""
+    flow = Flow(secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48))
+    challenge = _b64url(hashlib.sha256(flow.code_verifier.encode()).digest())
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": settings.client_id,
+            "redirect_uri": settings.redirect_uri,
+            "scope": "openid",
+            "state": flow.state,
+            "nonce": flow.nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    return f"{metadata.authorization_endpoint}?{query}", flow
+
+
+def check_callback(metadata: ProviderMetadata, params: Mapping[str, str], flow_cookie: str | None) -> tuple[str, Flow]:
+    """Check the authorization response; return the code and the flow it belongs to."""
+    if "error" in params:
+        raise LoginError(f"the provider refused the sign-in: {params['error']} {params.get('error_description', '')}")
+    flow = Flow.from_cookie(flow_cookie)
+    # The state ties this response to the browser that started the sign-in.
+    if not secrets.compare_digest(params.get("state", ""), flow.state):
+        raise LoginError("the state parameter does not match this browser's sign-in")
+    if "iss" in params and params["iss"] != metadata.issuer:
+        raise LoginError(f"the response comes from issuer {params['iss']!r}, not {metadata.issuer!r}")
+    code = params.get("code")
+    if not code:
+        raise LoginError("the provider sent no authorization code")
+    return code, flow
+
+
+def token_request(settings: Settings, metadata: ProviderMetadata, code: str, flow: Flow) -> dict[str, Any]:
+    """Keyword arguments for ``httpx`` ``post()``: the code exchange with client_secret_basic."""
+    return {
+        "url": metadata.token_endpoint,
+        "data": {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": settings.redirect_uri,
+            "code_verifier": flow.code_verifier,
+        },
+        "auth": (settings.client_id, settings.client_secret),
+    }
+
+
+def finish_login(
+    settings: Settings, metadata: ProviderMetadata, response: httpx.Response, flow: Flow
+) -> tuple[str, str]:
+    """Check the token response; return the id_token and the user's ``sub``.
+
+    The signature is not verified: the token came straight from the token
+    endpoint, which Core 1.0 section 3.1.3.7 allows to stand in for it (over
+    TLS in production; here the provider is on loopback).  The claims that bind
+    the token to this client and this sign-in are checked.
+    """
+    if response.status_code != 200:
+        raise LoginError(f"the token endpoint answered {response.status_code}: {response.text[:300]}")
+    id_token = response.json().get("id_token")
+    if not isinstance(id_token, str) or id_token.count(".") != 2:
+        raise LoginError("the token response holds no id_token")
+    claims = json.loads(_b64url_decode(id_token.split(".")[1]))
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if claims.get("iss") != metadata.issuer:
+        raise LoginError("the id_token has the wrong issuer")
+    if settings.client_id not in audiences:
+        raise LoginError("the id_token is not meant for this client")
+    if not secrets.compare_digest(str(claims.get("nonce", "")), flow.nonce):
+        raise LoginError("the id_token's nonce does not match this sign-in")
+    if claims.get("exp", 0) <= time.time():
+        raise LoginError("the id_token has expired")
+    return id_token, str(claims["sub"])
+
+
+def home_page(sub: str | None) -> str:
+    status = f"Signed in as {sub}" if sub else "Not signed in"
+    links = '<a href="/logout">Sign out</a>' if sub else '<a href="/login">Sign in</a>'
+    return _page("Home", f'<p id="status">{html.escape(status)}</p><p>{links}</p>')
+
+
+def signed_out_page(state: str | None) -> str:
+    # The page shows the state the provider handed back, so that a test (or a
+    # person) can compare it with the one the logout request sent.
+    shown = html.escape(state or "")
+    return _page("Signed out", f'<p id="status">Signed out</p><p>state: <code id="state">{shown}</code></p>')
+
+
+def _page(title: str, body: str) -> str:
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>{body}</body></html>"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

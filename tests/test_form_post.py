@@ -1,0 +1,63 @@
+"""An id_token too large for a URL goes to the provider by a self-submitting form POST."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from tests.transports import middleware_sender
+
+BIG_TOKEN = "eyJhbGciOiJSUzI1NiJ9." + "a" * 9000 + ".c2ln"
+
+
+class FormReader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ""
+        self.method = ""
+        self.fields: list[tuple[str, str]] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.action, self.method = values["action"], values["method"]
+        elif tag == "input":
+            self.fields.append((values["name"], values["value"]))
+        elif tag == "script":
+            self.scripts += 1
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_large_token_goes_by_form_post(kind: str) -> None:
+    send = middleware_sender(kind, end_session_endpoint="https://op.example/end?tenant=a&b=<x>",
+                             post_logout_redirect_uri="https://app.example/bye", client_id="rp")  # fmt: skip
+    response = send("GET", "/logout", {"Cookie": f"id_token={BIG_TOKEN}"})
+    assert response.status == 200
+    assert response.get("Content-Type") == "text/html; charset=utf-8"
+    assert response.get("Cache-Control") == "no-store"
+    assert response.get("Location") is None
+    assert response.get_all("Set-Cookie")[0].startswith("id_token=; Max-Age=0")
+    policy = response.get("Content-Security-Policy") or ""
+    assert re.fullmatch(
+        r"default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]{44}'; form-action https://op.example "
+        r"https://app.example; base-uri 'none'; frame-ancestors 'none'",
+        policy,
+    )
+    form = FormReader()
+    form.feed(response.body.decode())
+    assert (form.method, form.action) == ("post", "https://op.example/end?tenant=a&b=<x>")
+    assert [name for name, _ in form.fields] == ["post_logout_redirect_uri", "id_token_hint", "state", "client_id"]
+    assert dict(form.fields)["id_token_hint"] == BIG_TOKEN
+    assert form.scripts == 1
+    assert b"&amp;b=&lt;x&gt;" in response.body, "the action is HTML-escaped"
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_the_limit_is_configurable(kind: str) -> None:
+    token = "eyJhbGciOiJSUzI1NiJ9." + "a" * 400 + ".c2ln"
+    send = middleware_sender(kind, end_session_endpoint="https://op.example/end", max_url_length=300)
+    assert send("GET", "/logout", {"Cookie": f"id_token={token}"}).status == 200
+    assert send("GET", "/logout", {}).status == 303
