@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .config import LogoutConfig
 from .discovery import DiscoveryError, ProviderMetadata
@@ -15,6 +16,9 @@ from .handler import LogoutHandler, LogoutRequest
 from .outbound import Inbound, Outbound, run_async
 
 __all__ = ["LogoutMiddleware"]
+
+#: Any ASGI 3 application: Starlette's type, Litestar's and Django's all fit it.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 logger = logging.getLogger("logout_middleware")
 _MAX_ANSWER = 1024 * 1024
