@@ -4,9 +4,11 @@ Everything runs on 127.0.0.1:
 
 * the provider is ``oidc-provider`` under Node (``provider/provider.mjs``),
   installed with ``npm ci`` on first use;
-* two relying parties wrapped by our middleware, each in its own server
+* relying parties wrapped by our middleware, each in its own server
   process: Starlette under uvicorn (``rp_asgi.py``) and Flask under gunicorn
-  (``rp_wsgi.py``);
+  (``rp_wsgi.py``), each once as configured by default and once with a tiny
+  ``max_url_length``, so that its logout goes to the provider by form POST
+  (see :data:`RP_VARIANTS`);
 * Debian's Chromium, driven by Playwright.
 
 Nothing is skipped when a tool is missing: the e2e suite is meant to run in
@@ -43,8 +45,26 @@ REPO_ROOT = E2E_DIR.parents[1]
 CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
 #: How long a server may take to answer its first request.
 STARTUP_TIMEOUT = 30.0
-#: The client_id each RP is registered under, by kind.
-CLIENT_IDS = {"asgi": "asgi-rp", "wsgi": "wsgi-rp"}
+#: The longest end-session URL the "-form" RPs send by redirect: less than any id_token.
+FORM_POST_MAX_URL_LENGTH = 300
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One RP server to start: its adapter, the client it is registered as, and its middleware tweaks."""
+
+    kind: str  # "asgi" or "wsgi"
+    client_id: str
+    max_url_length: int | None = None
+
+
+#: Every RP, by name.  Each has its own client at the provider, as each has its own URL.
+RP_VARIANTS = {
+    "asgi": Variant("asgi", "asgi-rp"),
+    "wsgi": Variant("wsgi", "wsgi-rp"),
+    "asgi-form": Variant("asgi", "asgi-form-rp", FORM_POST_MAX_URL_LENGTH),
+    "wsgi-form": Variant("wsgi", "wsgi-form-rp", FORM_POST_MAX_URL_LENGTH),
+}
 
 # Chromium's own switches: no GPU, no QUIC, and none of the background
 # services (updates, sync, ...) that would try to reach the internet.
@@ -102,25 +122,33 @@ class Server:
 class Provider:
     url: str
     end_session_endpoint: str
+    introspection_endpoint: str
     server: Server
 
 
 @dataclass(frozen=True)
 class RelyingParty:
-    kind: str
-    client_id: str
+    name: str
+    variant: Variant
     url: str
     server: Server
 
     @property
+    def client_id(self) -> str:
+        return self.variant.client_id
+
+    @property
     def post_logout_redirect_uri(self) -> str:
-        return self.url + "/signed-out"
+        # The middleware's logout_callback_path, registered at the provider.
+        return self.url + "/logout/callback"
 
 
 @dataclass(frozen=True)
 class Stack:
     provider: Provider
     rps: dict[str, RelyingParty]
+    #: The secret of every client at the provider.
+    client_secret: str
 
 
 def _require_tool(name: str) -> str:
@@ -206,10 +234,10 @@ def node_for_provider() -> Path:
 # asyncio.run() in any later test would fail.
 @pytest.fixture(scope="package")
 def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The provider and both RPs, started once for all e2e tests and always stopped."""
+    """The provider and every RP, started once for all e2e tests and always stopped."""
     log_dir = tmp_path_factory.mktemp("e2e-logs")
-    op_port, asgi_port, wsgi_port = _free_ports(3)
-    rp_ports = {"asgi": asgi_port, "wsgi": wsgi_port}
+    op_port, *ports = _free_ports(1 + len(RP_VARIANTS))
+    rp_ports = dict(zip(RP_VARIANTS, ports))
     client_secret = secrets.token_urlsafe(24)
     base_env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
 
@@ -217,7 +245,7 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
         op_url = f"http://127.0.0.1:{op_port}"
         op_env = {
             **base_env,
-            "RP_PORTS": json.dumps({CLIENT_IDS[kind]: port for kind, port in rp_ports.items()}),
+            "RP_PORTS": json.dumps({RP_VARIANTS[name].client_id: port for name, port in rp_ports.items()}),
             "CLIENT_SECRET": client_secret,
         }
         op_server = _start(
@@ -233,6 +261,7 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
         provider = Provider(
             url=op_url,
             end_session_endpoint=discovery["end_session_endpoint"],
+            introspection_endpoint=discovery["introspection_endpoint"],
             server=op_server,
         )
 
@@ -249,25 +278,28 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
             ],
         }
         rps = {}
-        # Start both RPs before waiting for either: they boot in parallel.
-        for kind, port in rp_ports.items():
+        # Start every RP before waiting for any: they boot in parallel.
+        for name, port in rp_ports.items():
+            variant = RP_VARIANTS[name]
             url = f"http://127.0.0.1:{port}"
             env = {
                 **base_env,
                 "PYTHONPATH": python_path,
                 "PYTHONUNBUFFERED": "1",
                 "RP_ISSUER": op_url,
-                "RP_CLIENT_ID": CLIENT_IDS[kind],
+                "RP_CLIENT_ID": variant.client_id,
                 "RP_CLIENT_SECRET": client_secret,
                 "RP_BASE_URL": url,
                 "RP_SESSION_SECRET": secrets.token_urlsafe(32),
             }
-            server = _start(f"rp-{kind}", commands[kind](port), env=env, url=url, log_dir=log_dir, cwd=log_dir)
+            if variant.max_url_length is not None:
+                env["RP_MAX_URL_LENGTH"] = str(variant.max_url_length)
+            server = _start(f"rp-{name}", commands[variant.kind](port), env=env, url=url, log_dir=log_dir, cwd=log_dir)
             cleanup.callback(server.stop)
-            rps[kind] = RelyingParty(kind, CLIENT_IDS[kind], url, server)
+            rps[name] = RelyingParty(name, variant, url, server)
         for rp in rps.values():
             _wait_until_answering(rp.server)
-        yield Stack(provider, rps)
+        yield Stack(provider, rps, client_secret)
 
 
 def _gunicorn_extra_args() -> list[str]:

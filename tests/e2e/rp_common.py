@@ -1,4 +1,5 @@
-"""What the two test relying parties share: settings, the authorization-code flow and the pages.
+"""What the two test relying parties share: settings, the authorization-code flow, the pages
+and the logout middleware's configuration.
 
 The RPs (``rp_asgi.py``, ``rp_wsgi.py``) run as separate server processes, so
 this module is imported as a top-level module from this folder, not as part of
@@ -13,13 +14,15 @@ import base64
 import hashlib
 import html
 import json
+import logging
 import os
+import sys
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -30,6 +33,11 @@ FLOW_MAX_AGE = 600
 #: The cookie names the logout middleware is configured to delete.
 ID_TOKEN_COOKIE = "id_token"
 SESSION_COOKIE = "session"
+#: The token cookies the middleware also revokes at the provider (RFC 7009) before deleting them.
+ACCESS_TOKEN_COOKIE = "access_token"
+REFRESH_TOKEN_COOKIE = "refresh_token"
+#: Where the provider sends the browser back after logout: served by the middleware itself.
+LOGOUT_CALLBACK_PATH = "/logout/callback"
 
 
 class LoginError(Exception):
@@ -45,15 +53,19 @@ class Settings:
     client_secret: str
     base_url: str
     session_secret: str
+    #: The middleware's ``max_url_length``; None keeps its default.
+    max_url_length: int | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
+        max_url_length = os.environ.get("RP_MAX_URL_LENGTH")
         return cls(
             issuer=os.environ["RP_ISSUER"],
             client_id=os.environ["RP_CLIENT_ID"],
             client_secret=os.environ["RP_CLIENT_SECRET"],
             base_url=os.environ["RP_BASE_URL"].rstrip("/"),
             session_secret=os.environ["RP_SESSION_SECRET"],
+            max_url_length=int(max_url_length) if max_url_length else None,
         )
 
     @property
@@ -62,17 +74,64 @@ class Settings:
 
     @property
     def post_logout_redirect_uri(self) -> str:
-        return self.base_url + "/signed-out"
+        return self.base_url + LOGOUT_CALLBACK_PATH
+
+
+def log_middleware_to_stderr() -> None:
+    """Show the middleware's log (discovery, revocation, refusals) in the server's output.
+
+    The servers configure only their own loggers; the test harness prints
+    this output when a test fails.
+    """
+    logger = logging.getLogger("logout_middleware")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def logout_options(settings: Settings) -> dict[str, Any]:
+    """The logout middleware's options, the same for both RPs.
+
+    Only the issuer is given, no endpoint: the middleware finds the
+    end-session and revocation endpoints in the provider's discovery document
+    itself, on the first logout.
+    """
+    options: dict[str, Any] = {
+        "issuer": settings.issuer,
+        "client_id": settings.client_id,
+        "client_secret": settings.client_secret,
+        "post_logout_redirect_uri": settings.post_logout_redirect_uri,
+        "logout_callback_path": LOGOUT_CALLBACK_PATH,
+        "id_token_cookie": ID_TOKEN_COOKIE,
+        "access_token_cookie": ACCESS_TOKEN_COOKIE,
+        "refresh_token_cookie": REFRESH_TOKEN_COOKIE,
+        "clear_cookies": (SESSION_COOKIE,),
+    }
+    if settings.max_url_length is not None:
+        options["max_url_length"] = settings.max_url_length
+    return options
 
 
 @dataclass(frozen=True)
 class ProviderMetadata:
-    """The parts of the provider's discovery document the RP uses."""
+    """The parts of the provider's discovery document the RP itself uses (logout is the middleware's)."""
 
     issuer: str
     authorization_endpoint: str
     token_endpoint: str
-    end_session_endpoint: str
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """What a sign-in leaves with the RP."""
+
+    sub: str
+    id_token: str
+    access_token: str
+    #: Only when the sign-in asked for ``offline_access``.
+    refresh_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,27 +173,30 @@ def discover(issuer: str) -> ProviderMetadata:
         issuer=document["issuer"],
         authorization_endpoint=document["authorization_endpoint"],
         token_endpoint=document["token_endpoint"],
-        end_session_endpoint=document["end_session_endpoint"],
     )
 
 
-def start_login(settings: Settings, metadata: ProviderMetadata) -> tuple[str, Flow]:
-    """Return the authorization URL to send the browser to, and the flow to remember in a cookie."""
+def start_login(settings: Settings, metadata: ProviderMetadata, *, offline: bool = False) -> tuple[str, Flow]:
+    """Return the authorization URL to send the browser to, and the flow to remember in a cookie.
+
+    With *offline*, ask for a refresh token too: ``offline_access`` counts
+    only with ``prompt=consent`` (Core 1.0, section 11).
+    """
     flow = Flow(secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48))
     challenge = _b64url(hashlib.sha256(flow.code_verifier.encode()).digest())
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": settings.client_id,
-            "redirect_uri": settings.redirect_uri,
-            "scope": "openid",
-            "state": flow.state,
-            "nonce": flow.nonce,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
-    )
-    return f"{metadata.authorization_endpoint}?{query}", flow
+    params = {
+        "response_type": "code",
+        "client_id": settings.client_id,
+        "redirect_uri": settings.redirect_uri,
+        "scope": "openid offline_access" if offline else "openid",
+        "state": flow.state,
+        "nonce": flow.nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    if offline:
+        params["prompt"] = "consent"
+    return f"{metadata.authorization_endpoint}?{urlencode(params)}", flow
 
 
 def check_callback(metadata: ProviderMetadata, params: Mapping[str, str], flow_cookie: str | None) -> tuple[str, Flow]:
@@ -167,10 +229,8 @@ def token_request(settings: Settings, metadata: ProviderMetadata, code: str, flo
     }
 
 
-def finish_login(
-    settings: Settings, metadata: ProviderMetadata, response: httpx.Response, flow: Flow
-) -> tuple[str, str]:
-    """Check the token response; return the id_token and the user's ``sub``.
+def finish_login(settings: Settings, metadata: ProviderMetadata, response: httpx.Response, flow: Flow) -> Tokens:
+    """Check the token response; return the tokens and the user's ``sub``.
 
     The signature is not verified: the token came straight from the token
     endpoint, which Core 1.0 section 3.1.3.7 allows to stand in for it (over
@@ -179,9 +239,14 @@ def finish_login(
     """
     if response.status_code != 200:
         raise LoginError(f"the token endpoint answered {response.status_code}: {response.text[:300]}")
-    id_token = response.json().get("id_token")
+    answer = response.json()
+    id_token = answer.get("id_token")
     if not isinstance(id_token, str) or id_token.count(".") != 2:
         raise LoginError("the token response holds no id_token")
+    access_token = answer.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise LoginError("the token response holds no access_token")
+    refresh_token = answer.get("refresh_token")
     claims = json.loads(_b64url_decode(id_token.split(".")[1]))
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
@@ -193,20 +258,30 @@ def finish_login(
         raise LoginError("the id_token's nonce does not match this sign-in")
     if claims.get("exp", 0) <= time.time():
         raise LoginError("the id_token has expired")
-    return id_token, str(claims["sub"])
+    return Tokens(
+        sub=str(claims["sub"]),
+        id_token=id_token,
+        access_token=access_token,
+        refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
+    )
 
 
 def home_page(sub: str | None) -> str:
+    """The home page; its "Sign out" link asks for no page to come back to."""
+    return _page("Home", _status(sub, "/logout"))
+
+
+def orders_page(sub: str | None, here: str, page: str | None) -> str:
+    """A page deeper in the app; its "Sign out" link asks to come back to *here* (path and query)."""
+    sign_out = "/logout?" + urlencode({"return_to": here}, quote_via=quote, safe="/")
+    shown = html.escape(page or "1")
+    return _page("Orders", f'<h1>Orders</h1><p>page <span id="page">{shown}</span></p>{_status(sub, sign_out)}')
+
+
+def _status(sub: str | None, sign_out: str) -> str:
     status = f"Signed in as {sub}" if sub else "Not signed in"
-    links = '<a href="/logout">Sign out</a>' if sub else '<a href="/login">Sign in</a>'
-    return _page("Home", f'<p id="status">{html.escape(status)}</p><p>{links}</p>')
-
-
-def signed_out_page(state: str | None) -> str:
-    # The page shows the state the provider handed back, so that a test (or a
-    # person) can compare it with the one the logout request sent.
-    shown = html.escape(state or "")
-    return _page("Signed out", f'<p id="status">Signed out</p><p>state: <code id="state">{shown}</code></p>')
+    link = f'<a href="{html.escape(sign_out)}">Sign out</a>' if sub else '<a href="/login">Sign in</a>'
+    return f'<p id="status">{html.escape(status)}</p><p>{link}</p>'
 
 
 def _page(title: str, body: str) -> str:

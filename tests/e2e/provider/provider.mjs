@@ -4,9 +4,12 @@
 //
 // RP_PORTS is a JSON object {"client_id": port, ...}: each entry registers a
 // confidential client whose RP runs at http://127.0.0.1:<port>, with
-// /callback as redirect URI and /signed-out as post-logout redirect URI.
-// CLIENT_SECRET is the secret of every client.  Everything is in memory and
-// lost when the process ends, which is what a test wants.
+// /callback as redirect URI and /logout/callback (the logout middleware's
+// callback) as post-logout redirect URI.  CLIENT_SECRET is the secret of
+// every client.  Token revocation (RFC 7009) and introspection (RFC 7662)
+// are on: the middleware revokes the RP's tokens at logout, and the tests
+// ask the introspection endpoint whether they are still active.  Everything
+// is in memory and lost when the process ends, which is what a test wants.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -28,10 +31,15 @@ const clients = Object.entries(rpPorts).map(([clientId, rpPort]) => ({
   client_secret: clientSecret,
   token_endpoint_auth_method: 'client_secret_basic',
   response_types: ['code'],
-  grant_types: ['authorization_code'],
+  // refresh_token: a sign-in with offline_access (and prompt=consent) gets a refresh token.
+  grant_types: ['authorization_code', 'refresh_token'],
   redirect_uris: [`http://127.0.0.1:${rpPort}/callback`],
-  post_logout_redirect_uris: [`http://127.0.0.1:${rpPort}/signed-out`],
+  post_logout_redirect_uris: [`http://127.0.0.1:${rpPort}/logout/callback`],
 }));
+
+// A client may revoke and introspect its own tokens only.  Spelled out, so
+// that the provider does not warn about its default policies.
+const ownTokensOnly = async (ctx, client, token) => token.clientId === client.clientId;
 
 const provider = new Provider(`http://127.0.0.1:${port}`, {
   // No adapter given: oidc-provider keeps sessions, grants and codes in memory.
@@ -44,14 +52,22 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     devInteractions: { enabled: true },
     // On by default; spelled out because it is what the tests exercise.
     rpInitiatedLogout: { enabled: true },
+    revocation: { enabled: true, allowedPolicy: ownTokensOnly },
+    introspection: { enabled: true, allowedPolicy: ownTokensOnly },
   },
 });
 
 // Print why a request failed (a refused id_token_hint, an unregistered
 // post_logout_redirect_uri, ...) so that the test log tells it.
-for (const event of ['server_error', 'end_session.error', 'authorization.error', 'grant.error']) {
+const errorEvents = [
+  'server_error', 'end_session.error', 'authorization.error', 'grant.error', 'revocation.error', 'introspection.error',
+];
+for (const event of errorEvents) {
   provider.on(event, (ctx, err) => console.error(`${event}: ${err.name}: ${err.message} ${err.error_description ?? ''}`));
 }
+
+// And what was revoked, by a revocation request or a logout.
+provider.on('grant.revoked', (ctx, grantId) => console.log(`grant.revoked: ${grantId} (${ctx.oidc.route})`));
 
 // Bind to loopback only: the tests never need anything else.
 provider.listen(port, '127.0.0.1', () => {
