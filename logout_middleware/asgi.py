@@ -12,8 +12,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .config import LogoutConfig
 from .discovery import DiscoveryError, ProviderMetadata
-from .handler import LogoutHandler, LogoutRequest
+from .handler import MAX_BODY, LogoutHandler, LogoutRequest
 from .outbound import Inbound, Outbound, run_async
+from .sessions import strip_cookies
 
 __all__ = ["LogoutMiddleware"]
 
@@ -61,17 +62,23 @@ class LogoutMiddleware:
         self._suffixes = tuple(self.handler.paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The suffix test is the whole cost of a request that is not ours; the
-        # exact, mount-aware check runs only when it passes.
-        if scope["type"] != "http" or not scope["path"].endswith(self._suffixes):
-            if scope["type"] == "lifespan" and self.config.discover_at_startup:
-                receive = self._discover_on_startup(receive)
-            await self.app(scope, receive, send)
-            return
-        path, root_path = _relative_path(scope)
-        if path not in self.handler.paths:
-            await self.app(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            # The suffix test is the whole cost of a request that is not ours; the
+            # exact, mount-aware check runs only when it passes.
+            if scope["path"].endswith(self._suffixes):
+                path, root_path = _relative_path(scope)
+                if path in self.handler.paths:
+                    await self._answer(scope, receive, send, path, root_path)
+                    return
+            if self.handler.guard is not None:
+                await self._app_unless_revoked(scope, receive, send)
+                return
+        elif scope["type"] == "lifespan" and self.config.discover_at_startup:
+            receive = self._discover_on_startup(receive)
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, path: str, root_path: str) -> None:
+        """Answer a request for one of the middleware's own paths; the app never sees it."""
         headers = Headers(scope=scope)
         request = LogoutRequest(
             method=scope["method"],
@@ -81,11 +88,33 @@ class LogoutMiddleware:
             query_string=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             root_path=root_path,
+            body=await _read_body(receive) if path in self.handler.body_paths else b"",
         )
         reply = await run_async(self.handler.handle(request), _send)
         raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": reply.body})
+
+    async def _app_unless_revoked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Call the app; for a revoked session, without its login cookies and with their deletion."""
+        handler = self.handler
+        cookie = next((value for name, value in scope["headers"] if name == b"cookie"), None)
+        if cookie is None or not handler.guard or not handler.guard.is_revoked(cookie.decode("latin-1")):
+            await self.app(scope, receive, send)
+            return
+        stripped = strip_cookies(cookie.decode("latin-1"), handler.login_cookie_names).encode("latin-1")
+        headers = [(name, stripped if name == b"cookie" else value) for name, value in scope["headers"]]
+        deletions = [
+            (b"set-cookie", value.encode("latin-1"))
+            for _, value in handler.deletions(scope.get("scheme") in ("https", "wss"))
+        ]
+
+        async def send_deleting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *deletions]}
+            await send(message)
+
+        await self.app({**scope, "headers": headers}, receive, send_deleting)
 
     async def discover(self) -> ProviderMetadata | None:
         """Fetch the provider's discovery metadata now rather than on the first logout.
@@ -114,6 +143,19 @@ def _relative_path(scope: Scope) -> tuple[str, str]:
     if root_path and path.startswith(root_path):
         return path[len(root_path) :], root_path
     return path, root_path
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """At most MAX_BODY + 1 bytes of the body: enough for the core to tell "too large"."""
+    body = b""
+    while len(body) <= MAX_BODY:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    return body[: MAX_BODY + 1]
 
 
 async def _send(outbound: Outbound) -> Inbound:

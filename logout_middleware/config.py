@@ -104,12 +104,35 @@ class LogoutConfig:
     #: How the client authenticates to the revocation endpoint.
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
 
+    # -- logout from the provider: back-channel, front-channel, enforcement --------
+    #: Where the provider POSTs logout tokens (Back-Channel Logout 1.0); None: off.
+    backchannel_logout_path: str | None = None
+    #: Where the provider loads our page in an iframe (Front-Channel Logout 1.0); None: off.
+    frontchannel_logout_path: str | None = None
+    #: Front-channel requests must carry ``iss`` and ``sid`` matching the id_token cookie.
+    frontchannel_logout_session_required: bool = True
+    #: Answer 204/401 here for a reverse proxy's auth_request / ForwardAuth; None: off.
+    forward_auth_path: str | None = None
+    #: Where revocations are kept: memory://, sqlite:///path.db, redis://host:port/0, or a store object.
+    revocation_store: Any = "memory://"
+    #: Redis store only: keep serving from the local copy while Redis is unreachable.
+    revocation_store_fail_open: bool = True
+    #: The longest an id_token lives; revocations are kept that long, in seconds.
+    max_token_lifetime: int = 86400
+    #: Algorithms a logout token may be signed with; empty: the provider's, from discovery.
+    logout_token_algorithms: tuple[str, ...] = ()
+    #: Clock skew allowed on a logout token's ``iat`` and ``exp``, in seconds.
+    logout_token_leeway: int = 60
+    #: Accept logout tokens without ``exp`` if their ``iat`` is at most this old; None: refuse them.
+    logout_token_max_age_without_exp: int | None = None
+
     def __post_init__(self) -> None:
         self._check_provider()
         self._check_logout_request()
         self._check_cookies()
         self._check_return_to()
         self._check_revocation()
+        self._check_provider_logout()
         for spec in self.cookies_to_delete():
             _check_prefix_rules(spec)
 
@@ -119,6 +142,11 @@ class LogoutConfig:
             for f in dataclasses.fields(self)
         )
         return f"LogoutConfig({', '.join(shown)})"
+
+    @property
+    def enforces_revocations(self) -> bool:
+        """Whether revoked sessions are looked up on requests (a receiver or forward-auth is on)."""
+        return any((self.backchannel_logout_path, self.frontchannel_logout_path, self.forward_auth_path))
 
     @property
     def preset(self) -> Preset | None:
@@ -238,6 +266,38 @@ class LogoutConfig:
                 "logout_callback_path needs post_logout_redirect_uri: the registered URL of that callback path"
             )
 
+    def _check_provider_logout(self) -> None:
+        paths = [self.logout_path, self.logout_callback_path]
+        for option in ("backchannel_logout_path", "frontchannel_logout_path", "forward_auth_path"):
+            path = getattr(self, option)
+            if path is None:
+                continue
+            _check_path(path, option)
+            if path in paths:
+                raise ConfigError(f"{option} {path!r} is already used by another of the middleware's paths")
+            paths.append(path)
+        _check_bool(self, "frontchannel_logout_session_required")
+        _check_bool(self, "revocation_store_fail_open")
+        _check_whole_number(self, "max_token_lifetime", minimum=60)
+        _check_whole_number(self, "logout_token_leeway", minimum=0)
+        _check_whole_number(self, "logout_token_max_age_without_exp", minimum=1, optional=True)
+        algorithms = _as_tuple(self.logout_token_algorithms, "logout_token_algorithms")
+        for algorithm in algorithms:
+            if not isinstance(algorithm, str) or algorithm.lower() == "none":
+                raise ConfigError(
+                    f"logout_token_algorithms must name JWS algorithms other than none, got {algorithm!r}"
+                )
+        object.__setattr__(self, "logout_token_algorithms", algorithms)
+        if self.backchannel_logout_path is not None or self.frontchannel_logout_path is not None:
+            if self.issuer is None:
+                raise ConfigError("issuer is required for back-channel and front-channel logout")
+            if self.backchannel_logout_path is not None and self.client_id is None:
+                raise ConfigError("client_id is required for back-channel logout: logout tokens are addressed to it")
+        if isinstance(self.revocation_store, str) and not self.revocation_store.startswith(
+            ("memory://", "sqlite://", "redis://", "rediss://")
+        ):
+            raise ConfigError("revocation_store must be memory://, sqlite:///path, redis://host:port/db or a store")
+
     def _check_revocation(self) -> None:
         for option in ("refresh_token_cookie", "access_token_cookie"):
             if getattr(self, option) is not None:
@@ -255,6 +315,14 @@ class LogoutConfig:
             raise ConfigError("client_id is required to revoke tokens (refresh_token_cookie, access_token_cookie)")
         if self.revocation_endpoint is None and self.issuer is None:
             raise ConfigError("revocation_endpoint or issuer is required to revoke tokens")
+
+
+def _check_whole_number(config: LogoutConfig, option: str, *, minimum: int, optional: bool = False) -> None:
+    value = getattr(config, option)
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{option} must be a whole number of seconds, at least {minimum}, got {value!r}")
 
 
 def _check_url(value: object, option: str) -> Any:

@@ -8,12 +8,14 @@ only translate a request into a :class:`LogoutRequest`, run
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from .config import LogoutConfig
@@ -21,12 +23,18 @@ from .cookies import deletion_header, read_cookie
 from .discovery import DiscoveryError, MetadataCache, ProviderMetadata
 from .errors import ConfigError, LogoutError
 from .form_post import form_post_page
-from .outbound import Steps
+from .jwks import JwksCache
+from .outbound import Blocking, Steps
 from .providers import preset_logout_url
 from .return_to import is_local_path, pack_state_cookie, unpack_state_cookie
+from .revocation import StoreUnavailableError, open_store
+from .sessions import SessionGuard
 from .token_revocation import describe_answer, revocation_request
 from .tokens import is_compact_jwt
 from .urls import endpoint_and_separator
+
+if TYPE_CHECKING:
+    from .logout_token import LogoutClaims
 
 __all__ = ["LogoutHandler", "LogoutRequest", "Reply"]
 
@@ -53,6 +61,14 @@ PROVIDER_FAILED = "logout failed: %s"
 REVOKED = "logout: %s revoked at the provider"
 REVOCATION_FAILED = "logout: revoking the %s failed (%s); the logout goes on"
 CALLBACK_REFUSED = "logout callback refused: %s"
+BACKCHANNEL_REFUSED = "back-channel logout refused: %s"
+BACKCHANNEL_DONE = "back-channel logout: %s revoked"
+BACKCHANNEL_UNAVAILABLE = "back-channel logout not recorded, the provider should retry: %s"
+FRONTCHANNEL_DONE = "front-channel logout: %s"
+FRONTCHANNEL_REFUSED = "front-channel logout refused: %s"
+
+#: The largest request body the back-channel receiver reads; a logout token is far smaller.
+MAX_BODY = 64 * 1024
 
 _EXEMPT_FROM_ORIGIN_CHECK = frozenset(("GET", "HEAD"))
 _MAX_QUERY_FIELDS = 64
@@ -77,6 +93,8 @@ class LogoutRequest:
     headers: Mapping[str, str]
     #: Where the app is mounted (``SCRIPT_NAME``, ASGI ``root_path``).
     root_path: str = ""
+    #: The request body, read (up to ``MAX_BODY + 1`` bytes) only for the paths in ``body_paths``.
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +136,19 @@ class LogoutHandler:
     def __init__(self, config: LogoutConfig) -> None:
         self.config = config
         #: The paths this handler answers, relative to the mount point.
-        self.paths = frozenset(path for path in (config.logout_path, config.logout_callback_path) if path)
+        self.paths = frozenset(
+            path
+            for path in (
+                config.logout_path,
+                config.logout_callback_path,
+                config.backchannel_logout_path,
+                config.frontchannel_logout_path,
+                config.forward_auth_path,
+            )
+            if path
+        )
+        #: The paths whose request body the adapter must read and pass on.
+        self.body_paths = frozenset(path for path in (config.backchannel_logout_path,) if path)
         self._preset = config.preset
         self._local_only = self._preset is not None and self._preset.local_only
         self._endpoint = config.static_end_session_endpoint()
@@ -140,8 +170,10 @@ class LogoutHandler:
         # RFC 7009 section 2.1: the refresh token first, as revoking it may revoke the access token too.
         revocable = ((config.refresh_token_cookie, "refresh_token"), (config.access_token_cookie, "access_token"))
         self._token_cookies = [(name, hint) for name, hint in revocable if name]
-        needs_discovery = (self._endpoint is None and not self._local_only) or (
-            self._token_cookies and config.revocation_endpoint is None
+        needs_discovery = (
+            (self._endpoint is None and not self._local_only)
+            or (self._token_cookies and config.revocation_endpoint is None)
+            or config.backchannel_logout_path is not None
         )
         self.discovery = (
             MetadataCache(config.issuer, ttl=config.discovery_ttl, timeout=config.http_timeout)
@@ -151,6 +183,18 @@ class LogoutHandler:
         #: Whether any request may need the provider (so the adapter needs an HTTP client).
         self.uses_network = self.discovery is not None or bool(self._token_cookies)
         self._time = time.time
+        #: The revocation check every request goes through, or None when nothing can revoke a session.
+        self.guard: SessionGuard | None = None
+        if config.enforces_revocations:
+            store = open_store(
+                config.revocation_store,
+                max_token_lifetime=config.max_token_lifetime,
+                fail_open=config.revocation_store_fail_open,
+            )
+            self.guard = SessionGuard(store, issuer=config.issuer, id_token_cookie=config.id_token_cookie)
+        #: The login cookies, by name: what a revoked session's request loses before the app sees it.
+        self.login_cookie_names = frozenset(spec.name for spec in config.cookies_to_delete())
+        self._jwks = JwksCache(ttl=config.discovery_ttl, timeout=config.http_timeout)
         if self._endpoint is not None:
             self._check_endpoint(self._endpoint)
 
@@ -171,12 +215,23 @@ class LogoutHandler:
 
     def handle(self, request: LogoutRequest) -> Steps[Reply]:
         """Decide the response to *request*, yielding any request the provider must answer first."""
+        config = self.config
         try:
-            if request.path == self.config.logout_callback_path:
+            if request.path == config.logout_path:
+                return (yield from self._logout(request))
+            if request.path == config.logout_callback_path:
                 return self._callback(request)
-            return (yield from self._logout(request))
+            if request.path == config.backchannel_logout_path:
+                return (yield from self._backchannel(request))
+            if request.path == config.frontchannel_logout_path:
+                return (yield from self._frontchannel(request))
+            return self._forward_auth(request)
         except Refusal as refusal:
             return refusal.reply
+
+    def deletions(self, secure: bool) -> list[tuple[str, str]]:
+        """The ``Set-Cookie`` headers that delete every login cookie."""
+        return self._deletions[secure]
 
     def provider_metadata(self) -> Steps[ProviderMetadata | None]:
         """Discovery metadata (fetched if stale), or None when discovery is not used."""
@@ -367,6 +422,137 @@ class LogoutHandler:
             raise Refusal(400, "this logout link is not valid any more")
         return Reply(303, [("Location", return_to), ("Content-Length", "0"), *headers])
 
+    # -- logout started at the provider --------------------------------------------
+
+    def _backchannel(self, request: LogoutRequest) -> Steps[Reply]:
+        """Back-Channel Logout 1.0 section 2.5-2.8: validate the logout token, record the revocation."""
+        if request.method != "POST":
+            return _plain(405, "back-channel logout takes POST", ("Allow", "POST"))
+        content_type = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            logger.warning(BACKCHANNEL_REFUSED, f"content type {content_type[:60]!r}")
+            return _plain(415, "send application/x-www-form-urlencoded")
+        if len(request.body) > MAX_BODY:
+            logger.warning(BACKCHANNEL_REFUSED, "the request body is too large")
+            return _plain(413, "a logout token is never this large")
+        try:
+            claims = yield from self._validated_claims(request.body)
+        except BackchannelRefusal as refusal:
+            logger.warning(BACKCHANNEL_REFUSED, refusal)
+            return _json_reply(400, {"error": "invalid_request", "error_description": str(refusal)})
+        except DiscoveryError as exc:
+            logger.error(BACKCHANNEL_UNAVAILABLE, exc)
+            return _json_reply(503, {"error": "temporarily_unavailable", "error_description": "keys unavailable"})
+        guard = self.guard
+        assert guard is not None  # noqa: S101 - the config turns the guard on with this path
+        store = guard.store
+        expires_at = self._time() + self.config.max_token_lifetime
+        try:
+            # Revoke first, remember the jti last: a provider retrying after a 503 finds no replay.
+            if claims.sid is not None:
+                yield Blocking(lambda: store.revoke_session(claims.iss, claims.sid or "", expires_at))
+            else:
+                yield Blocking(lambda: store.revoke_subject(claims.iss, claims.sub or "", claims.iat, expires_at))
+            fresh = yield Blocking(lambda: store.check_and_remember_jti(claims.iss, claims.jti, expires_at))
+        except StoreUnavailableError as exc:
+            logger.error(BACKCHANNEL_UNAVAILABLE, exc)
+            return _json_reply(503, {"error": "temporarily_unavailable", "error_description": "store unavailable"})
+        if not fresh:
+            logger.warning(BACKCHANNEL_REFUSED, "jti was seen before (replay)")
+            return _json_reply(400, {"error": "invalid_request", "error_description": "jti was already used"})
+        logger.info(BACKCHANNEL_DONE, "the session" if claims.sid else "every session of the subject")
+        return _json_reply(200)
+
+    def _validated_claims(self, body: bytes) -> Steps[LogoutClaims]:
+        # joserfc is an optional extra, needed only by this receiver.
+        from .logout_token import LogoutTokenError, UnknownKeyError, validate_logout_token  # noqa: PLC0415
+
+        config = self.config
+        try:
+            params = parse_qsl(body.decode("ascii"), keep_blank_values=True, max_num_fields=_MAX_QUERY_FIELDS)
+        except ValueError:
+            raise BackchannelRefusal("the body is not a form of ASCII parameters") from None
+        tokens = [value for name, value in params if name == "logout_token"]
+        if len(tokens) != 1 or not tokens[0]:
+            raise BackchannelRefusal("logout_token must be given exactly once")
+        metadata = yield from self.provider_metadata()
+        if metadata is None or metadata.jwks_uri is None:
+            raise DiscoveryError("the discovery document has no jwks_uri", unavailable=False)
+        algorithms = config.logout_token_algorithms or _asymmetric(metadata.id_token_signing_alg_values_supported)
+        keys = yield from self._jwks.get(metadata.jwks_uri)
+        for attempt in range(2):
+            try:
+                return validate_logout_token(
+                    tokens[0],
+                    jwks=keys,
+                    issuer=config.issuer or "",
+                    client_id=config.client_id or "",
+                    now=self._time(),
+                    algorithms=algorithms,
+                    client_secret=config.client_secret,
+                    leeway=config.logout_token_leeway,
+                    accept_missing_exp_max_age=config.logout_token_max_age_without_exp,
+                )
+            except UnknownKeyError as exc:
+                refreshed = (yield from self._jwks.refresh_for_unknown_key(metadata.jwks_uri)) if attempt == 0 else None
+                if refreshed is None:
+                    raise BackchannelRefusal(str(exc)) from None
+                keys = refreshed
+            except LogoutTokenError as exc:
+                raise BackchannelRefusal(str(exc)) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _frontchannel(self, request: LogoutRequest) -> Steps[Reply]:
+        """Front-Channel Logout 1.0 section 2: delete the cookies and record the revocation."""
+        config = self.config
+        if request.method not in ("GET", "HEAD"):
+            return _plain(405, "front-channel logout takes GET", ("Allow", "GET, HEAD"))
+        params = self._query(request.query_string)
+        iss, sid = _single(params, "iss"), _single(params, "sid")
+        if (iss is None) != (sid is None):
+            raise Refusal(400, "iss and sid come together or not at all")
+        if iss is not None and iss != config.issuer:
+            logger.warning(FRONTCHANNEL_REFUSED, "iss is not the configured issuer")
+            raise Refusal(400, "iss is not this app's provider")
+        guard = self.guard
+        assert guard is not None  # noqa: S101 - the config turns the guard on with this path
+        session = guard.session(request.headers.get("cookie") or "")
+        if config.frontchannel_logout_session_required and sid is None:
+            raise Refusal(400, "iss and sid are required")
+        expires_at = self._time() + config.max_token_lifetime
+        # The cookie may not come at all (browsers block third-party cookies in
+        # frames), so the revocation is recorded by iss and sid regardless.
+        revoke = (iss, sid) if iss and sid else ((session[0], session[1]) if session and session[1] else None)
+        if revoke is not None:
+            iss_, sid_ = revoke
+            try:
+                yield Blocking(lambda: guard.store.revoke_session(iss_, sid_ or "", expires_at))
+            except StoreUnavailableError as exc:
+                logger.error(FRONTCHANNEL_REFUSED, exc)
+                return _plain(503, "the logout could not be recorded; please try again")
+        matches = session is not None and (sid is None or (session[0], session[1]) == (iss, sid))
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Security-Policy", f"default-src 'none'; frame-ancestors {_origin(config.issuer or '')}"),
+            *self._fixed_headers,
+        ]
+        if matches or not config.frontchannel_logout_session_required:
+            headers += self._deletions[request.scheme == "https"]
+        logger.info(FRONTCHANNEL_DONE, "session revoked" if revoke else "cookies deleted")
+        body = b"<!DOCTYPE html><title>Signed out</title>"
+        return Reply(200, [*headers, ("Content-Length", str(len(body)))], body)
+
+    def _forward_auth(self, request: LogoutRequest) -> Reply:
+        """For nginx ``auth_request`` and Traefik ``ForwardAuth``: 204, or 401 for a revoked session."""
+        guard = self.guard
+        assert guard is not None  # noqa: S101 - the config turns the guard on with this path
+        if request.method not in ("GET", "HEAD"):
+            return _plain(405, "forward auth takes GET", ("Allow", "GET, HEAD"))
+        if guard.is_revoked(request.headers.get("cookie") or ""):
+            deletions = self._deletions[request.scheme == "https"]
+            return _plain(401, "this session was signed out", *deletions)
+        return Reply(204, [("Cache-Control", "no-store")])
+
 
 def _single(params: list[tuple[str, str]], name: str) -> str | None:
     """The one non-empty value of *name*; empty values are ignored, repeated ones refused."""
@@ -416,3 +602,26 @@ def _same_origin(origin: str, host: str | None) -> bool:
         return False
     default_port = ":443" if parts.scheme == "https" else ":80"
     return parts.netloc.lower().removesuffix(default_port) == host.lower().removesuffix(default_port)
+
+
+class BackchannelRefusal(Exception):
+    """A logout token or request the back-channel receiver refuses; the message says which check failed."""
+
+
+def _json_reply(status: int, document: dict[str, str] | None = None) -> Reply:
+    body = json.dumps(document).encode() if document is not None else b""
+    headers = [("Cache-Control", "no-store"), ("Content-Length", str(len(body)))]
+    if document is not None:
+        headers.insert(0, ("Content-Type", "application/json"))
+    return Reply(status, headers, body)
+
+
+def _asymmetric(algorithms: tuple[str, ...]) -> tuple[str, ...]:
+    """The provider's signing algorithms without ``none`` and HMAC, or RS256 when it names none."""
+    kept = tuple(a for a in algorithms if a != "none" and not a.startswith("HS"))
+    return kept or ("RS256",)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -9,8 +9,9 @@ from webob import Request
 
 from .config import LogoutConfig
 from .discovery import ProviderMetadata
-from .handler import LogoutHandler, LogoutRequest
+from .handler import MAX_BODY, LogoutHandler, LogoutRequest
 from .outbound import Inbound, Outbound, run_sync
+from .sessions import strip_cookies
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -59,6 +60,8 @@ class LogoutMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = self._paths.get(environ.get("PATH_INFO", ""))
         if path is None:
+            if self.handler.guard is not None:
+                return self._app_unless_revoked(environ, start_response)
             return self.app(environ, start_response)
         request = Request(environ)
         logout_request = LogoutRequest(
@@ -69,10 +72,25 @@ class LogoutMiddleware:
             query_string=request.query_string,
             headers=request.headers,
             root_path=request.script_name,
+            body=_read_body(environ) if path in self.handler.body_paths else b"",
         )
         reply = run_sync(self.handler.handle(logout_request), _send)
         start_response(reply.status_line, reply.headers)
         return [reply.body]
+
+    def _app_unless_revoked(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Call the app; for a revoked session, without its login cookies and with their deletion."""
+        handler = self.handler
+        cookie_header = environ.get("HTTP_COOKIE", "")
+        if not cookie_header or not handler.guard or not handler.guard.is_revoked(cookie_header):
+            return self.app(environ, start_response)
+        environ["HTTP_COOKIE"] = strip_cookies(cookie_header, handler.login_cookie_names)
+        deletions = handler.deletions(environ.get("wsgi.url_scheme") == "https")
+
+        def start_response_deleting(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            return start_response(status, [*headers, *deletions], exc_info)
+
+        return self.app(environ, start_response_deleting)
 
     def discover(self) -> ProviderMetadata | None:
         """Fetch the provider's discovery metadata now rather than on the first logout.
@@ -80,6 +98,16 @@ class LogoutMiddleware:
         :raises DiscoveryError: the provider did not answer, or not usably.
         """
         return run_sync(self.handler.provider_metadata(), _send)
+
+
+def _read_body(environ: WSGIEnvironment) -> bytes:
+    """At most MAX_BODY + 1 bytes of the body: enough for the core to tell "too large"."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or MAX_BODY + 1)
+    except ValueError:
+        length = MAX_BODY + 1
+    body: bytes = environ["wsgi.input"].read(min(max(length, 0), MAX_BODY + 1))
+    return body
 
 
 def _send(outbound: Outbound) -> Inbound:

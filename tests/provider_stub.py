@@ -23,6 +23,8 @@ class StubState:
     #: "ok", "slow", "invalid-json", "wrong-issuer", "500", "404", "not-object", "no-end-session"
     mode: str = "ok"
     revocation_status: int = 200
+    #: The JWK Set served at /jwks.
+    jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
     delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -69,6 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(state.delay or 3)
         if self.path == "/.well-known/openid-configuration":
             status, body = self._discovery(state)
+        elif self.path == "/jwks":
+            status, body = 200, json.dumps(state.jwks).encode()
         elif self.path == "/token/revocation":
             status, body = state.revocation_status, b"{}"
         else:

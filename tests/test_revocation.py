@@ -1,0 +1,300 @@
+"""The memory and SQLite revocation stores, through one table of behaviours, and open_store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from logout_middleware.errors import ConfigError
+from logout_middleware.revocation import (
+    DEFAULT_MAX_TOKEN_LIFETIME,
+    MemoryStore,
+    RevocationStore,
+    SQLiteStore,
+    StoreUnavailableError,
+    open_store,
+)
+
+ISS = "https://op.example"
+OTHER_ISS = "https://other-op.example"
+NOW = 1_700_000_000.0
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> Iterator[MemoryStore | SQLiteStore]:
+    made: MemoryStore | SQLiteStore
+    if request.param == "memory":
+        made = MemoryStore(max_token_lifetime=3600, clock=clock)
+    else:
+        made = SQLiteStore(tmp_path / "revoked.db", max_token_lifetime=3600, clock=clock)
+    yield made
+    made.close()
+
+
+def stored_entries(store: MemoryStore | SQLiteStore) -> int:
+    """Count the entries a store holds, expired or not."""
+    if isinstance(store, MemoryStore):
+        return len(store._sessions) + len(store._subjects) + len(store._jtis)
+    tables = ("logout_sessions", "logout_subjects", "logout_jtis")
+    return sum(store._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)  # noqa: S608
+
+
+def test_is_a_revocation_store(store: RevocationStore) -> None:
+    assert isinstance(store, RevocationStore)
+
+
+def test_nothing_revoked_at_first(store: RevocationStore) -> None:
+    assert not store.is_revoked(ISS, "sid-1", "user-1", NOW)
+    assert not store.is_revoked(ISS, None, None, None)
+
+
+def test_sid_revokes_only_that_session(store: RevocationStore) -> None:
+    store.revoke_session(ISS, "sid-1")
+    assert store.is_revoked(ISS, "sid-1", "user-1", NOW)
+    assert store.is_revoked(ISS, "sid-1", None, None)
+    assert not store.is_revoked(ISS, "sid-2", "user-1", NOW)
+    assert not store.is_revoked(OTHER_ISS, "sid-1", "user-1", NOW)
+
+
+def test_sub_revokes_sessions_issued_before_not_after(store: RevocationStore) -> None:
+    store.revoke_subject(ISS, "user-1", revoked_at=NOW)
+    assert store.is_revoked(ISS, "sid-1", "user-1", NOW - 100)
+    assert store.is_revoked(ISS, "sid-2", "user-1", NOW)
+    assert not store.is_revoked(ISS, "sid-3", "user-1", NOW + 1)
+    assert store.is_revoked(ISS, "sid-4", "user-1", None)  # no iat: assume the worst
+    assert not store.is_revoked(ISS, "sid-1", "user-2", NOW - 100)
+    assert not store.is_revoked(OTHER_ISS, "sid-1", "user-1", NOW - 100)
+    assert not store.is_revoked(ISS, "sid-1", None, NOW - 100)
+
+
+def test_sub_keeps_the_latest_revocation(store: RevocationStore) -> None:
+    store.revoke_subject(ISS, "user-1", revoked_at=NOW + 100)
+    store.revoke_subject(ISS, "user-1", revoked_at=NOW)  # a late delivery of an older logout
+    assert store.is_revoked(ISS, "sid-1", "user-1", NOW + 50)
+
+
+def test_sub_with_a_pipe(store: RevocationStore) -> None:
+    store.revoke_subject(ISS, "auth0|1234", revoked_at=NOW)
+    assert store.is_revoked(ISS, None, "auth0|1234", NOW)
+    assert not store.is_revoked(ISS, None, "auth0", NOW)
+
+
+def test_jti_replay(store: RevocationStore) -> None:
+    assert store.check_and_remember_jti(ISS, "jti-1", NOW + 120)
+    assert not store.check_and_remember_jti(ISS, "jti-1", NOW + 120)
+    assert store.check_and_remember_jti(ISS, "jti-2", NOW + 120)
+    assert store.check_and_remember_jti(OTHER_ISS, "jti-1", NOW + 120)
+
+
+def test_entries_expire(store: RevocationStore, clock: Clock) -> None:
+    store.revoke_session(ISS, "sid-1", NOW + 10)
+    store.revoke_subject(ISS, "user-1", NOW, NOW + 10)
+    assert store.check_and_remember_jti(ISS, "jti-1", NOW + 10)
+    clock.now = NOW + 10
+    assert not store.is_revoked(ISS, "sid-1", "user-1", NOW - 5)
+    assert store.check_and_remember_jti(ISS, "jti-1", NOW + 20)  # an expired jti is forgotten
+    assert not store.check_and_remember_jti(ISS, "jti-1", NOW + 20)
+
+
+def test_default_lifetime_and_cap(store: RevocationStore, clock: Clock) -> None:
+    store.revoke_session(ISS, "sid-1")
+    store.revoke_session(ISS, "sid-2", NOW + 10 * 3600)  # capped at max_token_lifetime
+    clock.now = NOW + 3599
+    assert store.is_revoked(ISS, "sid-1", None, None)
+    assert store.is_revoked(ISS, "sid-2", None, None)
+    clock.now = NOW + 3600
+    assert not store.is_revoked(ISS, "sid-1", None, None)
+    assert not store.is_revoked(ISS, "sid-2", None, None)
+
+
+def test_expired_entries_are_pruned(store: MemoryStore | SQLiteStore, clock: Clock) -> None:
+    for number in range(50):
+        store.revoke_session(ISS, f"sid-{number}", NOW + 10)
+        store.revoke_subject(ISS, f"user-{number}", NOW, NOW + 10)
+        store.check_and_remember_jti(ISS, f"jti-{number}", NOW + 10)
+    assert stored_entries(store) == 150
+    clock.now = NOW + 61  # past the prune interval
+    store.revoke_session(ISS, "sid-new", NOW + 3600)
+    assert stored_entries(store) == 1
+    assert store.is_revoked(ISS, "sid-new", None, None)
+
+
+def test_concurrent_jti_checks_let_exactly_one_through(store: RevocationStore) -> None:
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def check() -> None:
+        barrier.wait()
+        results.extend(store.check_and_remember_jti(ISS, f"jti-{number}", NOW + 60) for number in range(50))
+
+    threads = [threading.Thread(target=check) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 50
+
+
+_WRITER = textwrap.dedent(
+    """
+    import json, sys, time
+    from logout_middleware.revocation import SQLiteStore
+
+    path, name, other, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    store = SQLiteStore(path)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    wins = 0
+    for number in range(count):
+        store.revoke_session("https://op.example", f"{name}-{number}")
+        wins += store.check_and_remember_jti("https://op.example", f"shared-{number}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if all(store.is_revoked("https://op.example", f"{other}-{n}", None, None) for n in range(count)):
+            print(json.dumps({"wins": wins}), flush=True)
+            break
+        time.sleep(0.01)
+    store.close()
+    """
+)
+
+
+def test_sqlite_shared_by_two_processes(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    count = 100
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), name, other, str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+        for name, other in (("a", "b"), ("b", "a"))
+    ]
+    try:
+        for writer in writers:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == "ready\n"
+        for writer in writers:  # start both at once, so that their writes interleave
+            assert writer.stdin is not None
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+        outputs = [writer.communicate(timeout=30)[0] for writer in writers]
+    finally:
+        for writer in writers:
+            writer.kill()
+            writer.wait()
+    assert [writer.returncode for writer in writers] == [0, 0]
+    wins = [json.loads(output)["wins"] for output in outputs]  # empty output: the other's writes never showed
+    assert sum(wins) == count  # each shared jti was new to exactly one process
+    store = SQLiteStore(path)
+    try:
+        assert all(store.is_revoked(ISS, f"{name}-{n}", None, None) for name in "ab" for n in range(count))
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        store.close()
+
+
+def test_sqlite_locked_database_raises_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    store = SQLiteStore(path, timeout=0.05)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreUnavailableError):
+            store.revoke_session(ISS, "sid-1")
+    finally:
+        blocker.close()
+        store.close()
+
+
+def test_open_store_memory() -> None:
+    store = open_store("memory://", max_token_lifetime=60)
+    assert isinstance(store, MemoryStore)
+    assert store.max_token_lifetime == 60
+    assert isinstance(open_store("memory:"), MemoryStore)
+    assert isinstance(open_store("MEMORY://"), MemoryStore)
+
+
+def test_open_store_sqlite_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///sub%20dir.db")
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert store.max_token_lifetime == DEFAULT_MAX_TOKEN_LIFETIME
+        assert (tmp_path / "sub dir.db").exists()
+    finally:
+        store.close()
+
+
+def test_open_store_sqlite_absolute(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/abs.db")  # tmp_path starts with '/': four slashes
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert (tmp_path / "abs.db").exists()
+    finally:
+        store.close()
+
+
+def test_open_store_passes_a_store_through() -> None:
+    store = MemoryStore()
+    assert open_store(store) is store
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("", "scheme ''", id="empty"),
+        pytest.param("/var/lib/revoked.db", "scheme ''", id="bare-path"),
+        pytest.param("postgres://db/revoked", "scheme 'postgres'", id="other-scheme"),
+        pytest.param("memory://somewhere", "memory:// URL takes nothing", id="memory-with-host"),
+        pytest.param("sqlite://", "sqlite:///relative/path.db", id="sqlite-no-path"),
+        pytest.param("sqlite:///", "sqlite:///relative/path.db", id="sqlite-empty-path"),
+        pytest.param("sqlite://host/x.db", "sqlite:///relative/path.db", id="sqlite-with-host"),
+        pytest.param("sqlite:///x.db?mode=ro", "no query or fragment", id="sqlite-query"),
+        pytest.param("sqlite:////nonexistent-dir/x/y.db", "cannot open the SQLite database", id="sqlite-bad-dir"),
+        pytest.param(42, "got int", id="not-a-store"),
+    ],
+)
+def test_open_store_errors(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="revocation_store") as info:
+        open_store(value)
+    assert message in str(info.value)
+
+
+def test_open_store_redis_without_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.setitem(sys.modules, "logout_middleware.redis_store", None)
+    with pytest.raises(ConfigError, match=r"pip install 'logout-middleware\[redis\]'"):
+        open_store("redis://127.0.0.1:6379/0")
+
+
+def test_open_store_never_repeats_a_redis_password() -> None:
+    with pytest.raises(ConfigError) as info:
+        open_store("redis://:hunter2@127.0.0.1:notaport/0")
+    assert "hunter2" not in str(info.value)
