@@ -23,7 +23,13 @@ VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
 # Debian packages the tests drive for real, by the command that proves each one is there.
-DEBIAN_PACKAGES = {"chromium": "chromium", "node": "nodejs", "npm": "npm"}
+DEBIAN_PACKAGES = {
+    "chromium": "chromium",
+    "node": "nodejs",
+    "npm": "npm",
+    "redis-server": "redis-server",
+    "nginx": "nginx-light",
+}
 
 
 def run(*command: str | Path, **kwargs: object) -> None:
@@ -32,7 +38,9 @@ def run(*command: str | Path, **kwargs: object) -> None:
 
 
 def ensure_debian_packages() -> None:
-    missing = [package for command, package in DEBIAN_PACKAGES.items() if shutil.which(command) is None]
+    # nginx lives in /usr/sbin, which is not on every PATH.
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    missing = [package for command, package in DEBIAN_PACKAGES.items() if shutil.which(command, path=search) is None]
     if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]

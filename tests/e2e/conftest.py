@@ -3,7 +3,11 @@
 Everything runs on 127.0.0.1:
 
 * the provider is ``oidc-provider`` under Node (``provider/provider.mjs``),
-  installed with ``npm ci`` on first use;
+  installed with ``npm ci`` on first use.  It serves HTTPS, as providers do,
+  with a certificate from a CA made for the run: the RPs (and so the
+  middleware's own requests for discovery and revocation) trust that CA
+  through ``SSL_CERT_FILE``, and the browser ignores certificate errors.
+  HTTPS is what lets oidc-provider take a logout by form POST at all;
 * relying parties wrapped by our middleware, each in its own server
   process: Starlette under uvicorn (``rp_asgi.py``) and Flask under gunicorn
   (``rp_wsgi.py``), each once as configured by default and once with a tiny
@@ -19,12 +23,15 @@ install.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import ipaddress
 import json
 import os
 import re
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -83,7 +90,7 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 # Every URL but those of the loopback servers: the browser's requests for them are aborted.
-_NOT_LOOPBACK = re.compile(r"^(?!http://127\.0\.0\.1:\d+/|data:|about:)")
+_NOT_LOOPBACK = re.compile(r"^(?!https?://127\.0\.0\.1:\d+/|data:|about:)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -107,6 +114,11 @@ class Server:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:]) or "(no output)"
 
+    def terminate(self) -> None:
+        """Ask the server to exit, without waiting for it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -124,6 +136,12 @@ class Provider:
     end_session_endpoint: str
     introspection_endpoint: str
     server: Server
+    #: The CA the provider's certificate comes from (PEM).
+    ca_file: Path
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client TLS context that trusts the provider."""
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 @dataclass(frozen=True)
@@ -182,7 +200,7 @@ def _start(name: str, argv: list[str], *, env: dict[str, str], url: str, log_dir
     return Server(name, url, process, log_path, log)
 
 
-def _wait_until_answering(server: Server, path: str = "/") -> httpx.Response:
+def _wait_until_answering(server: Server, path: str = "/", *, verify: ssl.SSLContext | bool = True) -> httpx.Response:
     """Poll until the server answers HTTP at all.
 
     An open port is not enough: gunicorn binds its socket before the worker
@@ -190,7 +208,7 @@ def _wait_until_answering(server: Server, path: str = "/") -> httpx.Response:
     while starting.
     """
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(timeout=2.0, trust_env=False) as client:
+    with httpx.Client(timeout=2.0, trust_env=False, verify=verify) as client:
         while True:
             if server.process.poll() is not None:
                 pytest.fail(
@@ -207,6 +225,74 @@ def _wait_until_answering(server: Server, path: str = "/") -> httpx.Response:
                         pytrace=False,
                     )
                 time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def _make_tls_files(directory: Path) -> TlsFiles:
+    """A CA and a certificate it signed for ``127.0.0.1``, all good for one day.
+
+    A real CA and leaf rather than one self-signed certificate: that is what
+    OpenSSL's strict verification (Python 3.13's default) accepts.
+    """
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError:
+        pytest.fail("the e2e tests need cryptography, for the provider's certificate: `pip install cryptography`")
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject: str, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = "logout-middleware e2e CA"
+    ca = (
+        certificate(ca_name, ca_key)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)]))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        certificate("127.0.0.1", key)
+        .issuer_name(ca.subject)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = TlsFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return files
 
 
 @pytest.fixture(scope="session")
@@ -236,17 +322,20 @@ def node_for_provider() -> Path:
 def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The provider and every RP, started once for all e2e tests and always stopped."""
     log_dir = tmp_path_factory.mktemp("e2e-logs")
+    tls = _make_tls_files(tmp_path_factory.mktemp("e2e-tls"))
     op_port, *ports = _free_ports(1 + len(RP_VARIANTS))
-    rp_ports = dict(zip(RP_VARIANTS, ports))
+    rp_ports = dict(zip(RP_VARIANTS, ports, strict=True))
     client_secret = secrets.token_urlsafe(24)
     base_env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
 
     with contextlib.ExitStack() as cleanup:
-        op_url = f"http://127.0.0.1:{op_port}"
+        op_url = f"https://127.0.0.1:{op_port}"
         op_env = {
             **base_env,
             "RP_PORTS": json.dumps({RP_VARIANTS[name].client_id: port for name, port in rp_ports.items()}),
             "CLIENT_SECRET": client_secret,
+            "TLS_CERT": str(tls.cert),
+            "TLS_KEY": str(tls.key),
         }
         op_server = _start(
             "provider",
@@ -257,12 +346,14 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
             cwd=PROVIDER_DIR,
         )
         cleanup.callback(op_server.stop)
-        discovery = _wait_until_answering(op_server, "/.well-known/openid-configuration").json()
+        op_tls = ssl.create_default_context(cafile=tls.ca)
+        discovery = _wait_until_answering(op_server, "/.well-known/openid-configuration", verify=op_tls).json()
         provider = Provider(
             url=op_url,
             end_session_endpoint=discovery["end_session_endpoint"],
             introspection_endpoint=discovery["introspection_endpoint"],
             server=op_server,
+            ca_file=tls.ca,
         )
 
         python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
@@ -286,6 +377,8 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
                 **base_env,
                 "PYTHONPATH": python_path,
                 "PYTHONUNBUFFERED": "1",
+                # Trust the provider's CA: the RP's own httpx clients, and the middleware's.
+                "SSL_CERT_FILE": str(tls.ca),
                 "RP_ISSUER": op_url,
                 "RP_CLIENT_ID": variant.client_id,
                 "RP_CLIENT_SECRET": client_secret,
@@ -299,6 +392,9 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
             rps[name] = RelyingParty(name, variant, url, server)
         for rp in rps.values():
             _wait_until_answering(rp.server)
+        # Runs first on the way out (an ExitStack unwinds backwards): every
+        # server is told to exit before the stop() callbacks wait for each.
+        cleanup.callback(lambda: [server.terminate() for server in (op_server, *(rp.server for rp in rps.values()))])
         yield Stack(provider, rps, client_secret)
 
 
@@ -344,7 +440,9 @@ def blocked_requests() -> BlockedRequests:
 @pytest.fixture
 def page(browser: Browser, blocked_requests: BlockedRequests) -> Iterator[Page]:
     """A page in a new browser context: its own cookie jar, so no test sees another's login."""
-    context = browser.new_context()
+    # The provider's certificate comes from a CA made for the run, which
+    # Chromium does not know; what the tests check starts past TLS.
+    context = browser.new_context(ignore_https_errors=True)
     context.set_default_timeout(10_000)
 
     def abort(route: Route) -> None:

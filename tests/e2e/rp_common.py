@@ -16,8 +16,9 @@ import html
 import json
 import logging
 import os
-import sys
 import secrets
+import ssl
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -156,8 +157,13 @@ class Flow:
 
 def http_client_options() -> dict[str, Any]:
     # trust_env=False: a proxy set in the environment must never see this
-    # loopback-only traffic.
-    return {"timeout": 10.0, "trust_env": False}
+    # loopback-only traffic.  That also makes httpx ignore SSL_CERT_FILE (the
+    # test CA the provider's certificate comes from), so it is loaded here.
+    return {
+        "timeout": 10.0,
+        "trust_env": False,
+        "verify": ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE")),
+    }
 
 
 def discover(issuer: str) -> ProviderMetadata:

@@ -1,6 +1,12 @@
 // A real OpenID provider (panva/oidc-provider) for the end-to-end logout tests.
 //
-//   node provider.mjs PORT            (or OP_PORT=PORT node provider.mjs)
+//   TLS_CERT=cert.pem TLS_KEY=key.pem node provider.mjs PORT   (or OP_PORT=PORT)
+//
+// With TLS_CERT and TLS_KEY (PEM files) it serves HTTPS, as a provider in
+// production does; without them, plain HTTP.  Only over HTTPS does it take
+// the logout parameters by form POST too (RP-Initiated Logout 1.0, section 2):
+// oidc-provider accepts POST only when its session cookie is SameSite=None,
+// which browsers keep only with Secure, which needs HTTPS.
 //
 // RP_PORTS is a JSON object {"client_id": port, ...}: each entry registers a
 // confidential client whose RP runs at http://127.0.0.1:<port>, with
@@ -11,6 +17,8 @@
 // ask the introspection endpoint whether they are still active.  Everything
 // is in memory and lost when the process ends, which is what a test wants.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2] ?? process.env.OP_PORT);
@@ -20,6 +28,9 @@ if (!Number.isInteger(port) || port <= 0) {
 }
 const rpPorts = JSON.parse(process.env.RP_PORTS ?? '{}');
 const clientSecret = process.env.CLIENT_SECRET ?? 'e2e-client-secret';
+const tls = process.env.TLS_CERT && process.env.TLS_KEY
+  ? { cert: readFileSync(process.env.TLS_CERT), key: readFileSync(process.env.TLS_KEY) }
+  : null;
 
 // A fresh signing key per run, so that the provider does not fall back to its
 // built-in development key (and warn about it).
@@ -41,12 +52,18 @@ const clients = Object.entries(rpPorts).map(([clientId, rpPort]) => ({
 // that the provider does not warn about its default policies.
 const ownTokensOnly = async (ctx, client, token) => token.clientId === client.clientId;
 
-const provider = new Provider(`http://127.0.0.1:${port}`, {
+const provider = new Provider(`${tls ? 'https' : 'http'}://127.0.0.1:${port}`, {
   // No adapter given: oidc-provider keeps sessions, grants and codes in memory.
   clients,
   jwks: { keys: [signingKey] },
-  // Signs the provider's own cookies; random, as nothing outlives the process.
-  cookies: { keys: [randomBytes(32).toString('hex')] },
+  cookies: {
+    // Signs the provider's own cookies; random, as nothing outlives the process.
+    keys: [randomBytes(32).toString('hex')],
+    // The session cookie must come along with a logout form POSTed from the RP's page.
+    ...(tls ? { long: { httpOnly: true, sameSite: 'none' } } : {}),
+  },
+  // POST at the end-session endpoint (and the authorization endpoint).
+  enableHttpPostMethods: Boolean(tls),
   features: {
     // The built-in login and consent pages: any username and password sign in.
     devInteractions: { enabled: true },
@@ -70,7 +87,8 @@ for (const event of errorEvents) {
 provider.on('grant.revoked', (ctx, grantId) => console.log(`grant.revoked: ${grantId} (${ctx.oidc.route})`));
 
 // Bind to loopback only: the tests never need anything else.
-provider.listen(port, '127.0.0.1', () => {
+const server = tls ? createServer(tls, provider.callback()) : provider;
+server.listen(port, '127.0.0.1', () => {
   console.log(`ready ${provider.issuer} clients=${clients.map((c) => c.client_id).join(',')}`);
 });
 
