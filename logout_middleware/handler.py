@@ -8,35 +8,29 @@ only translate a request into a :class:`LogoutRequest`, run
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from http import HTTPStatus
-from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
+from .browser_checks import cross_site_reason, prefetch_reason
 from .config import LogoutConfig
 from .cookies import deletion_header, read_cookie
 from .discovery import DiscoveryError, MetadataCache, ProviderMetadata
 from .errors import ConfigError, LogoutError
 from .form_post import form_post_page
-from .jwks import JwksCache
-from .outbound import Blocking, Steps
+from .messages import LogoutRequest, Refusal, Reply, plain_reply, query_params, single_param
+from .outbound import Steps
 from .providers import preset_logout_url
+from .receivers import MAX_BODY, ProviderLogout
 from .return_to import is_local_path, pack_state_cookie, unpack_state_cookie
-from .revocation import StoreUnavailableError, open_store
+from .revocation import open_store
 from .sessions import SessionGuard
 from .token_revocation import describe_answer, revocation_request
 from .tokens import is_compact_jwt
 from .urls import endpoint_and_separator
 
-if TYPE_CHECKING:
-    from .logout_token import LogoutClaims
-
-__all__ = ["LogoutHandler", "LogoutRequest", "Reply"]
+__all__ = ["MAX_BODY", "LogoutHandler", "LogoutRequest", "Reply"]
 
 logger = logging.getLogger("logout_middleware")
 
@@ -55,74 +49,10 @@ PREFETCH_REFUSED = "logout refused: the browser is only prefetching (%s)"
 CROSS_SITE_REFUSED = "logout refused: cross-site request (%s)"
 REDIRECT_REFUSED = "logout refused: %s %r is not an allowed post-logout redirect URI"
 RETURN_TO_REFUSED = "logout refused: %s %r is not a path on this site"
-PARAM_REPEATED = "logout refused: %s is given %d times"
-QUERY_REFUSED = "logout refused: the query string cannot be parsed (%s)"
 PROVIDER_FAILED = "logout failed: %s"
 REVOKED = "logout: %s revoked at the provider"
 REVOCATION_FAILED = "logout: revoking the %s failed (%s); the logout goes on"
 CALLBACK_REFUSED = "logout callback refused: %s"
-BACKCHANNEL_REFUSED = "back-channel logout refused: %s"
-BACKCHANNEL_DONE = "back-channel logout: %s revoked"
-BACKCHANNEL_UNAVAILABLE = "back-channel logout not recorded, the provider should retry: %s"
-FRONTCHANNEL_DONE = "front-channel logout: %s"
-FRONTCHANNEL_REFUSED = "front-channel logout refused: %s"
-
-#: The largest request body the back-channel receiver reads; a logout token is far smaller.
-MAX_BODY = 64 * 1024
-
-_EXEMPT_FROM_ORIGIN_CHECK = frozenset(("GET", "HEAD"))
-_MAX_QUERY_FIELDS = 64
-_TEXT = ("Content-Type", "text/plain; charset=utf-8")
-
-
-@dataclass(frozen=True, slots=True)
-class LogoutRequest:
-    """A request for one of the middleware's paths, as plain values."""
-
-    #: The request method, upper case.
-    method: str
-    #: The path relative to where the app is mounted.
-    path: str
-    #: ``"http"`` or ``"https"``, as the browser used it.
-    scheme: str
-    #: The ``Host`` the request was sent to, if known.
-    host: str | None
-    #: The raw query string, bytes decoded as latin-1.
-    query_string: str
-    #: The request headers; ``get`` with lower-case names.
-    headers: Mapping[str, str]
-    #: Where the app is mounted (``SCRIPT_NAME``, ASGI ``root_path``).
-    root_path: str = ""
-    #: The request body, read (up to ``MAX_BODY + 1`` bytes) only for the paths in ``body_paths``.
-    body: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A complete HTTP response, as plain values."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-
-    @property
-    def status_line(self) -> str:
-        """The status as a WSGI status line, such as ``'303 See Other'``."""
-        return f"{self.status} {HTTPStatus(self.status).phrase}"
-
-
-class Refusal(Exception):
-    """Raised inside the handler to answer at once with a short plain-text error."""
-
-    def __init__(self, status: int, message: str, *headers: tuple[str, str]) -> None:
-        super().__init__(message)
-        self.reply = _plain(status, message, *headers)
-
-
-def _plain(status: int, message: str, *extra: tuple[str, str]) -> Reply:
-    body = f"{HTTPStatus(status).phrase}: {message}\n".encode()
-    headers = [_TEXT, ("Content-Length", str(len(body))), ("Cache-Control", "no-store"), *extra]
-    return Reply(status, headers, body)
 
 
 class LogoutHandler:
@@ -194,7 +124,11 @@ class LogoutHandler:
             self.guard = SessionGuard(store, issuer=config.issuer, id_token_cookie=config.id_token_cookie)
         #: The login cookies, by name: what a revoked session's request loses before the app sees it.
         self.login_cookie_names = frozenset(spec.name for spec in config.cookies_to_delete())
-        self._jwks = JwksCache(ttl=config.discovery_ttl, timeout=config.http_timeout)
+        self._provider_logout = (
+            ProviderLogout(config, self.guard, deletions=self.deletions, metadata=self.provider_metadata)
+            if self.guard is not None
+            else None
+        )
         if self._endpoint is not None:
             self._check_endpoint(self._endpoint)
 
@@ -221,11 +155,13 @@ class LogoutHandler:
                 return (yield from self._logout(request))
             if request.path == config.logout_callback_path:
                 return self._callback(request)
+            receiver = self._provider_logout
+            assert receiver is not None  # noqa: S101 - the config turns it on with these paths
             if request.path == config.backchannel_logout_path:
-                return (yield from self._backchannel(request))
+                return (yield from receiver.backchannel(request))
             if request.path == config.frontchannel_logout_path:
-                return (yield from self._frontchannel(request))
-            return self._forward_auth(request)
+                return (yield from receiver.frontchannel(request))
+            return receiver.forward_auth(request)
         except Refusal as refusal:
             return refusal.reply
 
@@ -245,7 +181,7 @@ class LogoutHandler:
         config = self.config
         headers = request.headers
         self._refuse_unwanted(request)
-        params = self._query(request.query_string)
+        params = query_params(request.query_string)
         redirect_uri = self._requested_redirect(params) or config.post_logout_redirect_uri
         return_to = self._requested_return_to(params)
 
@@ -267,7 +203,7 @@ class LogoutHandler:
                         if exc.unavailable
                         else (502, "the identity provider's configuration is not usable")
                     )
-                    return _plain(status, why + "; please try again later")  # fmt: skip
+                    return plain_reply(status, why + "; please try again later")  # fmt: skip
         if self._token_cookies:
             yield from self._revoke_tokens(cookie_header, metadata)
 
@@ -281,7 +217,9 @@ class LogoutHandler:
         endpoint = self._endpoint or (metadata.end_session_endpoint if metadata else None)
         if endpoint is None:
             logger.error(PROVIDER_FAILED, "the discovery document has no end_session_endpoint")
-            return _plain(502, "the identity provider has no logout endpoint (set provider='google' for local logout)")
+            return plain_reply(
+                502, "the identity provider has no logout endpoint (set provider='google' for local logout)"
+            )
 
         if redirect_uri is not None and id_token is None:
             if self._preset is not None and self._preset.needs_id_token_for_redirect:
@@ -319,32 +257,19 @@ class LogoutHandler:
         if request.method not in config.methods:
             logger.info(METHOD_REFUSED, request.method[:20], config.methods)
             raise Refusal(405, "log out with " + " or ".join(config.methods), self._allow_header)
-        prefetch = _prefetch_reason(request.headers)
+        prefetch = prefetch_reason(request.headers)
         if prefetch:
             logger.info(PREFETCH_REFUSED, prefetch)
             raise Refusal(503, "logout is not done for a prefetch")
         if config.block_cross_site:
-            cross_site = _cross_site_reason(request.method, request.host, request.headers)
+            cross_site = cross_site_reason(request.method, request.host, request.headers)
             if cross_site:
                 logger.warning(CROSS_SITE_REFUSED, cross_site)
                 raise Refusal(403, "logout must be requested from this site")
 
-    def _query(self, query_string: str) -> list[tuple[str, str]]:
-        if not query_string:
-            return []
-        try:
-            # surrogateescape: bytes that are not UTF-8 survive, and so can never
-            # equal an allowed value, instead of failing the whole request.
-            return parse_qsl(
-                query_string, keep_blank_values=True, errors="surrogateescape", max_num_fields=_MAX_QUERY_FIELDS
-            )
-        except ValueError as exc:
-            logger.warning(QUERY_REFUSED, exc)
-            raise Refusal(400, "the query string has too many parameters") from None
-
     def _requested_redirect(self, params: list[tuple[str, str]]) -> str | None:
         name = self.config.redirect_param
-        value = _single(params, name) if name else None
+        value = single_param(params, name) if name else None
         if value is not None and value not in self._allowed_redirects:
             logger.warning(REDIRECT_REFUSED, name, value[:200])
             raise Refusal(400, f"{name} is not an allowed post-logout redirect URI")
@@ -355,7 +280,7 @@ class LogoutHandler:
         if config.logout_callback_path is None and not self._local_only:
             return None
         name = config.return_to_param
-        value = _single(params, name)
+        value = single_param(params, name)
         if value is not None and not is_local_path(value):
             logger.warning(RETURN_TO_REFUSED, name, value[:200])
             raise Refusal(400, f"{name} must be a path on this site, such as /account")
@@ -401,7 +326,7 @@ class LogoutHandler:
         config = self.config
         if request.method not in ("GET", "HEAD"):
             raise Refusal(405, "the logout callback takes GET", ("Allow", "GET, HEAD"))
-        state = _single(self._query(request.query_string), "state")
+        state = single_param(query_params(request.query_string), "state")
         cookie = read_cookie(request.headers.get("cookie") or "", config.state_cookie)
         headers = [*self._fixed_headers]
         if cookie is not None:
@@ -421,207 +346,3 @@ class LogoutHandler:
             logger.warning(CALLBACK_REFUSED, "the state does not match the state cookie, or it expired")
             raise Refusal(400, "this logout link is not valid any more")
         return Reply(303, [("Location", return_to), ("Content-Length", "0"), *headers])
-
-    # -- logout started at the provider --------------------------------------------
-
-    def _backchannel(self, request: LogoutRequest) -> Steps[Reply]:
-        """Back-Channel Logout 1.0 section 2.5-2.8: validate the logout token, record the revocation."""
-        if request.method != "POST":
-            return _plain(405, "back-channel logout takes POST", ("Allow", "POST"))
-        content_type = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
-        if content_type != "application/x-www-form-urlencoded":
-            logger.warning(BACKCHANNEL_REFUSED, f"content type {content_type[:60]!r}")
-            return _plain(415, "send application/x-www-form-urlencoded")
-        if len(request.body) > MAX_BODY:
-            logger.warning(BACKCHANNEL_REFUSED, "the request body is too large")
-            return _plain(413, "a logout token is never this large")
-        try:
-            claims = yield from self._validated_claims(request.body)
-        except BackchannelRefusal as refusal:
-            logger.warning(BACKCHANNEL_REFUSED, refusal)
-            return _json_reply(400, {"error": "invalid_request", "error_description": str(refusal)})
-        except DiscoveryError as exc:
-            logger.error(BACKCHANNEL_UNAVAILABLE, exc)
-            return _json_reply(503, {"error": "temporarily_unavailable", "error_description": "keys unavailable"})
-        guard = self.guard
-        assert guard is not None  # noqa: S101 - the config turns the guard on with this path
-        store = guard.store
-        expires_at = self._time() + self.config.max_token_lifetime
-        try:
-            # Revoke first, remember the jti last: a provider retrying after a 503 finds no replay.
-            if claims.sid is not None:
-                yield Blocking(lambda: store.revoke_session(claims.iss, claims.sid or "", expires_at))
-            else:
-                yield Blocking(lambda: store.revoke_subject(claims.iss, claims.sub or "", claims.iat, expires_at))
-            fresh = yield Blocking(lambda: store.check_and_remember_jti(claims.iss, claims.jti, expires_at))
-        except StoreUnavailableError as exc:
-            logger.error(BACKCHANNEL_UNAVAILABLE, exc)
-            return _json_reply(503, {"error": "temporarily_unavailable", "error_description": "store unavailable"})
-        if not fresh:
-            logger.warning(BACKCHANNEL_REFUSED, "jti was seen before (replay)")
-            return _json_reply(400, {"error": "invalid_request", "error_description": "jti was already used"})
-        logger.info(BACKCHANNEL_DONE, "the session" if claims.sid else "every session of the subject")
-        return _json_reply(200)
-
-    def _validated_claims(self, body: bytes) -> Steps[LogoutClaims]:
-        # joserfc is an optional extra, needed only by this receiver.
-        from .logout_token import LogoutTokenError, UnknownKeyError, validate_logout_token  # noqa: PLC0415
-
-        config = self.config
-        try:
-            params = parse_qsl(body.decode("ascii"), keep_blank_values=True, max_num_fields=_MAX_QUERY_FIELDS)
-        except ValueError:
-            raise BackchannelRefusal("the body is not a form of ASCII parameters") from None
-        tokens = [value for name, value in params if name == "logout_token"]
-        if len(tokens) != 1 or not tokens[0]:
-            raise BackchannelRefusal("logout_token must be given exactly once")
-        metadata = yield from self.provider_metadata()
-        if metadata is None or metadata.jwks_uri is None:
-            raise DiscoveryError("the discovery document has no jwks_uri", unavailable=False)
-        algorithms = config.logout_token_algorithms or _asymmetric(metadata.id_token_signing_alg_values_supported)
-        keys = yield from self._jwks.get(metadata.jwks_uri)
-        for attempt in range(2):
-            try:
-                return validate_logout_token(
-                    tokens[0],
-                    jwks=keys,
-                    issuer=config.issuer or "",
-                    client_id=config.client_id or "",
-                    now=self._time(),
-                    algorithms=algorithms,
-                    client_secret=config.client_secret,
-                    leeway=config.logout_token_leeway,
-                    accept_missing_exp_max_age=config.logout_token_max_age_without_exp,
-                )
-            except UnknownKeyError as exc:
-                refreshed = (yield from self._jwks.refresh_for_unknown_key(metadata.jwks_uri)) if attempt == 0 else None
-                if refreshed is None:
-                    raise BackchannelRefusal(str(exc)) from None
-                keys = refreshed
-            except LogoutTokenError as exc:
-                raise BackchannelRefusal(str(exc)) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _frontchannel(self, request: LogoutRequest) -> Steps[Reply]:
-        """Front-Channel Logout 1.0 section 2: delete the cookies and record the revocation."""
-        config = self.config
-        if request.method not in ("GET", "HEAD"):
-            return _plain(405, "front-channel logout takes GET", ("Allow", "GET, HEAD"))
-        params = self._query(request.query_string)
-        iss, sid = _single(params, "iss"), _single(params, "sid")
-        if (iss is None) != (sid is None):
-            raise Refusal(400, "iss and sid come together or not at all")
-        if iss is not None and iss != config.issuer:
-            logger.warning(FRONTCHANNEL_REFUSED, "iss is not the configured issuer")
-            raise Refusal(400, "iss is not this app's provider")
-        guard = self.guard
-        assert guard is not None  # noqa: S101 - the config turns the guard on with this path
-        session = guard.session(request.headers.get("cookie") or "")
-        if config.frontchannel_logout_session_required and sid is None:
-            raise Refusal(400, "iss and sid are required")
-        expires_at = self._time() + config.max_token_lifetime
-        # The cookie may not come at all (browsers block third-party cookies in
-        # frames), so the revocation is recorded by iss and sid regardless.
-        revoke = (iss, sid) if iss and sid else ((session[0], session[1]) if session and session[1] else None)
-        if revoke is not None:
-            iss_, sid_ = revoke
-            try:
-                yield Blocking(lambda: guard.store.revoke_session(iss_, sid_ or "", expires_at))
-            except StoreUnavailableError as exc:
-                logger.error(FRONTCHANNEL_REFUSED, exc)
-                return _plain(503, "the logout could not be recorded; please try again")
-        matches = session is not None and (sid is None or (session[0], session[1]) == (iss, sid))
-        headers = [
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Security-Policy", f"default-src 'none'; frame-ancestors {_origin(config.issuer or '')}"),
-            *self._fixed_headers,
-        ]
-        if matches or not config.frontchannel_logout_session_required:
-            headers += self._deletions[request.scheme == "https"]
-        logger.info(FRONTCHANNEL_DONE, "session revoked" if revoke else "cookies deleted")
-        body = b"<!DOCTYPE html><title>Signed out</title>"
-        return Reply(200, [*headers, ("Content-Length", str(len(body)))], body)
-
-    def _forward_auth(self, request: LogoutRequest) -> Reply:
-        """For nginx ``auth_request`` and Traefik ``ForwardAuth``: 204, or 401 for a revoked session."""
-        guard = self.guard
-        assert guard is not None  # noqa: S101 - the config turns the guard on with this path
-        if request.method not in ("GET", "HEAD"):
-            return _plain(405, "forward auth takes GET", ("Allow", "GET, HEAD"))
-        if guard.is_revoked(request.headers.get("cookie") or ""):
-            deletions = self._deletions[request.scheme == "https"]
-            return _plain(401, "this session was signed out", *deletions)
-        return Reply(204, [("Cache-Control", "no-store")])
-
-
-def _single(params: list[tuple[str, str]], name: str) -> str | None:
-    """The one non-empty value of *name*; empty values are ignored, repeated ones refused."""
-    values = [value for key, value in params if key == name and value]
-    if len(values) > 1:
-        logger.warning(PARAM_REPEATED, name, len(values))
-        raise Refusal(400, f"{name} is given more than once")
-    return values[0] if values else None
-
-
-def _prefetch_reason(headers: Mapping[str, str]) -> str | None:
-    sec_purpose = headers.get("sec-purpose")
-    if sec_purpose and "prefetch" in sec_purpose.lower():
-        return "Sec-Purpose: " + sec_purpose[:40]
-    for name in ("purpose", "x-purpose", "x-moz"):
-        value = headers.get(name)
-        if value and value.lower() in ("prefetch", "preview"):
-            return f"{name}: {value}"
-    return None
-
-
-def _cross_site_reason(method: str, host: str | None, headers: Mapping[str, str]) -> str | None:
-    if headers.get("sec-fetch-site") == "cross-site":
-        return "Sec-Fetch-Site: cross-site"
-    if method in _EXEMPT_FROM_ORIGIN_CHECK:
-        return None
-    origin = headers.get("origin")
-    if origin is None or _same_origin(origin, host):
-        return None
-    return f"Origin {origin[:100]!r} is not the Host {(host or '')[:100]!r}"
-
-
-def _same_origin(origin: str, host: str | None) -> bool:
-    """Whether an ``Origin`` header names the host and port the request was sent to.
-
-    Both sides drop the default port of the Origin's scheme, so that
-    ``https://app.example`` matches ``Host: app.example`` behind a proxy that
-    ends TLS as well as ``Host: app.example:443``.
-    """
-    if not host or origin == "null":
-        return False
-    try:
-        parts = urlsplit(origin)
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False
-    default_port = ":443" if parts.scheme == "https" else ":80"
-    return parts.netloc.lower().removesuffix(default_port) == host.lower().removesuffix(default_port)
-
-
-class BackchannelRefusal(Exception):
-    """A logout token or request the back-channel receiver refuses; the message says which check failed."""
-
-
-def _json_reply(status: int, document: dict[str, str] | None = None) -> Reply:
-    body = json.dumps(document).encode() if document is not None else b""
-    headers = [("Cache-Control", "no-store"), ("Content-Length", str(len(body)))]
-    if document is not None:
-        headers.insert(0, ("Content-Type", "application/json"))
-    return Reply(status, headers, body)
-
-
-def _asymmetric(algorithms: tuple[str, ...]) -> tuple[str, ...]:
-    """The provider's signing algorithms without ``none`` and HMAC, or RS256 when it names none."""
-    kept = tuple(a for a in algorithms if a != "none" and not a.startswith("HS"))
-    return kept or ("RS256",)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,200 @@
+"""Logout that starts at the provider: the back-channel and front-channel receivers, and forward-auth.
+
+Each one records revocations in the store of a :class:`~logout_middleware.sessions.SessionGuard`,
+or asks it about a session; the per-request check in the adapters does the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
+
+from .config import LogoutConfig
+from .discovery import DiscoveryError, ProviderMetadata
+from .jwks import JwksCache
+from .messages import LogoutRequest, Refusal, Reply, json_reply, plain_reply, query_params, single_param
+from .outbound import Blocking, Steps
+from .revocation import StoreUnavailableError
+from .sessions import SessionGuard
+
+if TYPE_CHECKING:
+    from .logout_token import LogoutClaims
+
+__all__ = ["MAX_BODY", "ProviderLogout"]
+
+logger = logging.getLogger("logout_middleware")
+
+BACKCHANNEL_REFUSED = "back-channel logout refused: %s"
+BACKCHANNEL_DONE = "back-channel logout: %s revoked"
+BACKCHANNEL_UNAVAILABLE = "back-channel logout not recorded, the provider should retry: %s"
+FRONTCHANNEL_DONE = "front-channel logout: %s"
+FRONTCHANNEL_REFUSED = "front-channel logout refused: %s"
+
+#: The largest request body the back-channel receiver reads; a logout token is far smaller.
+MAX_BODY = 64 * 1024
+_MAX_FORM_FIELDS = 64
+_SIGNED_OUT_PAGE = b"<!DOCTYPE html><title>Signed out</title>"
+
+
+class BackchannelRefusal(Exception):
+    """A logout token or request the back-channel receiver refuses; the message says which check failed."""
+
+
+class ProviderLogout:
+    """Answers the provider's logout requests and the reverse proxy's forward-auth checks."""
+
+    def __init__(
+        self,
+        config: LogoutConfig,
+        guard: SessionGuard,
+        *,
+        deletions: Callable[[bool], list[tuple[str, str]]],
+        metadata: Callable[[], Steps[ProviderMetadata | None]],
+    ) -> None:
+        self.config = config
+        self.guard = guard
+        self._deletions = deletions
+        self._metadata = metadata
+        self._jwks = JwksCache(ttl=config.discovery_ttl, timeout=config.http_timeout)
+        self._time = time.time
+        self._frame_ancestors = _origin(config.issuer or "")
+
+    def backchannel(self, request: LogoutRequest) -> Steps[Reply]:
+        """Back-Channel Logout 1.0 sections 2.5 to 2.8: validate the logout token, record the revocation."""
+        if request.method != "POST":
+            return plain_reply(405, "back-channel logout takes POST", ("Allow", "POST"))
+        content_type = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            logger.warning(BACKCHANNEL_REFUSED, f"content type {content_type[:60]!r}")
+            return plain_reply(415, "send application/x-www-form-urlencoded")
+        if len(request.body) > MAX_BODY:
+            logger.warning(BACKCHANNEL_REFUSED, "the request body is too large")
+            return plain_reply(413, "a logout token is never this large")
+        try:
+            claims = yield from self._validated_claims(request.body)
+        except BackchannelRefusal as refusal:
+            logger.warning(BACKCHANNEL_REFUSED, refusal)
+            return json_reply(400, {"error": "invalid_request", "error_description": str(refusal)})
+        except DiscoveryError as exc:
+            logger.error(BACKCHANNEL_UNAVAILABLE, exc)
+            return json_reply(503, {"error": "temporarily_unavailable", "error_description": "keys unavailable"})
+        store = self.guard.store
+        expires_at = self._time() + self.config.max_token_lifetime
+        try:
+            # Revoke first, remember the jti last: a provider retrying after a 503 finds no replay.
+            if claims.sid is not None:
+                yield Blocking(lambda: store.revoke_session(claims.iss, claims.sid or "", expires_at))
+            else:
+                yield Blocking(lambda: store.revoke_subject(claims.iss, claims.sub or "", claims.iat, expires_at))
+            fresh = yield Blocking(lambda: store.check_and_remember_jti(claims.iss, claims.jti, expires_at))
+        except StoreUnavailableError as exc:
+            logger.error(BACKCHANNEL_UNAVAILABLE, exc)
+            return json_reply(503, {"error": "temporarily_unavailable", "error_description": "store unavailable"})
+        if not fresh:
+            logger.warning(BACKCHANNEL_REFUSED, "jti was seen before (replay)")
+            return json_reply(400, {"error": "invalid_request", "error_description": "jti was already used"})
+        logger.info(BACKCHANNEL_DONE, "the session" if claims.sid else "every session of the subject")
+        return json_reply(200)
+
+    def _validated_claims(self, body: bytes) -> Steps[LogoutClaims]:
+        # joserfc is an optional extra, needed only by this receiver.
+        from .logout_token import LogoutTokenError, UnknownKeyError, validate_logout_token  # noqa: PLC0415
+
+        config = self.config
+        try:
+            params = parse_qsl(body.decode("ascii"), keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS)
+        except ValueError:
+            raise BackchannelRefusal("the body is not a form of ASCII parameters") from None
+        tokens = [value for name, value in params if name == "logout_token"]
+        if len(tokens) != 1 or not tokens[0]:
+            raise BackchannelRefusal("logout_token must be given exactly once")
+        metadata = yield from self._metadata()
+        if metadata is None or metadata.jwks_uri is None:
+            raise DiscoveryError("the discovery document has no jwks_uri", unavailable=False)
+        algorithms = config.logout_token_algorithms or _asymmetric(metadata.id_token_signing_alg_values_supported)
+        keys = yield from self._jwks.get(metadata.jwks_uri)
+        for attempt in range(2):
+            try:
+                return validate_logout_token(
+                    tokens[0],
+                    jwks=keys,
+                    issuer=config.issuer or "",
+                    client_id=config.client_id or "",
+                    now=self._time(),
+                    algorithms=algorithms,
+                    client_secret=config.client_secret,
+                    leeway=config.logout_token_leeway,
+                    accept_missing_exp_max_age=config.logout_token_max_age_without_exp,
+                )
+            except UnknownKeyError as exc:
+                refreshed = (yield from self._jwks.refresh_for_unknown_key(metadata.jwks_uri)) if attempt == 0 else None
+                if refreshed is None:
+                    raise BackchannelRefusal(str(exc)) from None
+                keys = refreshed
+            except LogoutTokenError as exc:
+                raise BackchannelRefusal(str(exc)) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def frontchannel(self, request: LogoutRequest) -> Steps[Reply]:
+        """Front-Channel Logout 1.0 section 2: record the revocation, delete the cookies if they came."""
+        config = self.config
+        if request.method not in ("GET", "HEAD"):
+            return plain_reply(405, "front-channel logout takes GET", ("Allow", "GET, HEAD"))
+        params = query_params(request.query_string)
+        iss, sid = single_param(params, "iss"), single_param(params, "sid")
+        if (iss is None) != (sid is None):
+            raise Refusal(400, "iss and sid come together or not at all")
+        if iss is not None and iss != config.issuer:
+            logger.warning(FRONTCHANNEL_REFUSED, "iss is not the configured issuer")
+            raise Refusal(400, "iss is not this app's provider")
+        if config.frontchannel_logout_session_required and sid is None:
+            raise Refusal(400, "iss and sid are required")
+        session = self.guard.session(request.headers.get("cookie") or "")
+        # Browsers that block third-party cookies send none in the provider's
+        # frame, so the revocation is recorded by iss and sid regardless.
+        if iss is not None and sid is not None:
+            revoked: tuple[str, str] | None = (iss, sid)
+        elif session is not None and session[1] is not None:
+            revoked = (session[0], session[1])
+        else:
+            revoked = None
+        if revoked is not None:
+            store, expires_at = self.guard.store, self._time() + config.max_token_lifetime
+            try:
+                yield Blocking(lambda: store.revoke_session(revoked[0], revoked[1], expires_at))
+            except StoreUnavailableError as exc:
+                logger.error(FRONTCHANNEL_REFUSED, exc)
+                return plain_reply(503, "the logout could not be recorded; please try again")
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Security-Policy", f"default-src 'none'; frame-ancestors {self._frame_ancestors}"),
+            ("Cache-Control", "no-store"),
+            ("Content-Length", str(len(_SIGNED_OUT_PAGE))),
+        ]
+        cookie_is_that_session = session is not None and (sid is None or (session[0], session[1]) == (iss, sid))
+        if cookie_is_that_session or not config.frontchannel_logout_session_required:
+            headers += self._deletions(request.scheme == "https")
+        logger.info(FRONTCHANNEL_DONE, "session revoked" if revoked else "cookies deleted")
+        return Reply(200, headers, _SIGNED_OUT_PAGE)
+
+    def forward_auth(self, request: LogoutRequest) -> Reply:
+        """For nginx ``auth_request`` and Traefik ``ForwardAuth``: 204, or 401 for a revoked session."""
+        if request.method not in ("GET", "HEAD"):
+            return plain_reply(405, "forward auth takes GET", ("Allow", "GET, HEAD"))
+        if self.guard.is_revoked(request.headers.get("cookie") or ""):
+            return plain_reply(401, "this session was signed out", *self._deletions(request.scheme == "https"))
+        return Reply(204, [("Cache-Control", "no-store")])
+
+
+def _asymmetric(algorithms: tuple[str, ...]) -> tuple[str, ...]:
+    """The provider's signing algorithms without ``none`` and HMAC, or RS256 when it names none."""
+    kept = tuple(a for a in algorithms if a != "none" and not a.startswith("HS"))
+    return kept or ("RS256",)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
