@@ -13,8 +13,9 @@ from starlette.types import Message, Receive, Scope, Send
 from .config import LogoutConfig
 from .discovery import DiscoveryError, ProviderMetadata
 from .handler import MAX_BODY, LogoutHandler, LogoutRequest
+from .messages import Refusal, Reply
 from .outbound import Inbound, Outbound, run_async
-from .sessions import strip_cookies
+from .sessions import SessionGuard, strip_cookies
 
 __all__ = ["LogoutMiddleware"]
 
@@ -71,7 +72,7 @@ class LogoutMiddleware:
                     await self._answer(scope, receive, send, path, root_path)
                     return
             if self.handler.guard is not None:
-                await self._app_unless_revoked(scope, receive, send)
+                await self._app_unless_revoked(scope, receive, send, self.handler.guard)
                 return
         elif scope["type"] == "lifespan" and self.config.discover_at_startup:
             receive = self._discover_on_startup(receive)
@@ -90,16 +91,18 @@ class LogoutMiddleware:
             root_path=root_path,
             body=await _read_body(receive) if path in self.handler.body_paths else b"",
         )
-        reply = await run_async(self.handler.handle(request), _send)
-        raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
-        await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": reply.body})
+        await _send_reply(send, await run_async(self.handler.handle(request), _send))
 
-    async def _app_unless_revoked(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _app_unless_revoked(self, scope: Scope, receive: Receive, send: Send, guard: SessionGuard) -> None:
         """Call the app; for a revoked session, without its login cookies and with their deletion."""
         handler = self.handler
         cookie = next((value for name, value in scope["headers"] if name == b"cookie"), None)
-        if cookie is None or not handler.guard or not handler.guard.is_revoked(cookie.decode("latin-1")):
+        try:
+            revoked = cookie is not None and guard.is_revoked(cookie.decode("latin-1"))
+        except Refusal as refusal:
+            await _send_reply(send, refusal.reply)
+            return
+        if not revoked or cookie is None:
             await self.app(scope, receive, send)
             return
         stripped = strip_cookies(cookie.decode("latin-1"), handler.login_cookie_names).encode("latin-1")
@@ -143,6 +146,12 @@ def _relative_path(scope: Scope) -> tuple[str, str]:
     if root_path and path.startswith(root_path):
         return path[len(root_path) :], root_path
     return path, root_path
+
+
+async def _send_reply(send: Send, reply: Reply) -> None:
+    raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
+    await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": reply.body})
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -8,10 +8,17 @@ cookie, and a forged one can only sign its own bearer out.
 
 from __future__ import annotations
 
+import logging
+
 from .cookies import read_cookie
-from .revocation import RevocationStore
+from .messages import Refusal
+from .revocation import RevocationStore, StoreUnavailableError
 
 __all__ = ["SessionGuard", "strip_cookies"]
+
+logger = logging.getLogger("logout_middleware")
+
+STORE_UNAVAILABLE = "the revocation store is unavailable and fails closed: %s"
 
 _CACHE_SIZE = 4096
 Session = tuple[str, "str | None", "str | None", "float | None"]  # iss, sid, sub, iat
@@ -44,11 +51,18 @@ class SessionGuard:
         return session
 
     def is_revoked(self, cookie_header: str) -> bool:
-        """Whether the request carries the id_token of a revoked session."""
+        """Whether the request carries the id_token of a revoked session.
+
+        :raises Refusal: (503) the store cannot tell and is set to fail closed.
+        """
         session = self.session(cookie_header)
         if session is None or (self.issuer is not None and session[0] != self.issuer):
             return False
-        return self.store.is_revoked(*session)
+        try:
+            return self.store.is_revoked(*session)
+        except StoreUnavailableError as exc:
+            logger.error(STORE_UNAVAILABLE, exc)
+            raise Refusal(503, "sign-in state cannot be checked right now; please try again") from None
 
 
 def _session_of(token: str) -> Session | None:

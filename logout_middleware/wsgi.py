@@ -10,8 +10,9 @@ from webob import Request
 from .config import LogoutConfig
 from .discovery import ProviderMetadata
 from .handler import MAX_BODY, LogoutHandler, LogoutRequest
+from .messages import Refusal
 from .outbound import Inbound, Outbound, run_sync
-from .sessions import strip_cookies
+from .sessions import SessionGuard, strip_cookies
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -61,7 +62,7 @@ class LogoutMiddleware:
         path = self._paths.get(environ.get("PATH_INFO", ""))
         if path is None:
             if self.handler.guard is not None:
-                return self._app_unless_revoked(environ, start_response)
+                return self._app_unless_revoked(environ, start_response, self.handler.guard)
             return self.app(environ, start_response)
         request = Request(environ)
         logout_request = LogoutRequest(
@@ -78,11 +79,18 @@ class LogoutMiddleware:
         start_response(reply.status_line, reply.headers)
         return [reply.body]
 
-    def _app_unless_revoked(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def _app_unless_revoked(
+        self, environ: WSGIEnvironment, start_response: StartResponse, guard: SessionGuard
+    ) -> Iterable[bytes]:
         """Call the app; for a revoked session, without its login cookies and with their deletion."""
         handler = self.handler
         cookie_header = environ.get("HTTP_COOKIE", "")
-        if not cookie_header or not handler.guard or not handler.guard.is_revoked(cookie_header):
+        try:
+            revoked = bool(cookie_header) and guard.is_revoked(cookie_header)
+        except Refusal as refusal:
+            start_response(refusal.reply.status_line, refusal.reply.headers)
+            return [refusal.reply.body]
+        if not revoked:
             return self.app(environ, start_response)
         environ["HTTP_COOKIE"] = strip_cookies(cookie_header, handler.login_cookie_names)
         deletions = handler.deletions(environ.get("wsgi.url_scheme") == "https")

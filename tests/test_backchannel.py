@@ -317,3 +317,21 @@ def test_a_token_of_another_issuer_is_never_looked_up(stub: StubState, kind: str
 def test_configuration_errors(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         LogoutConfig(**{"issuer": "https://op.example", "client_id": "rp", **options})
+
+
+class ClosedStore(MemoryStore):
+    """A store that cannot answer and fails closed, as a Redis store does after its grace period."""
+
+    def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
+        raise StoreUnavailableError("redis has been unreachable for 31 s")
+
+
+def test_a_store_that_fails_closed_gets_503_not_a_traceback(stub: StubState, kind: str) -> None:
+    send = make(kind, stub, revocation_store=ClosedStore(), forward_auth_path="/auth")
+    cookie = {"Cookie": f"id_token={id_token(stub.issuer)}"}
+    for path in ("/page", "/auth"):
+        response = send("GET", path, cookie)
+        assert response.status == 503
+        assert response.get("X-App") is None
+        assert b"cannot be checked" in response.body
+    assert send("GET", "/page", {}).status == 200, "requests without an id_token cookie are not affected"
