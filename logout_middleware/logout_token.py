@@ -13,15 +13,14 @@ import base64
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from joserfc.errors import BadSignatureError, JoseError
-from joserfc.jwk import JWKRegistry, Key, OctKey
-from joserfc.jws import JWSRegistry, deserialize_compact
+from typing import TYPE_CHECKING, Any
 
 from .errors import LogoutError
+
+if TYPE_CHECKING:
+    from joserfc.jwk import Key
 
 __all__ = [
     "BACKCHANNEL_LOGOUT_EVENT",
@@ -85,11 +84,12 @@ def validate_logout_token(
 ) -> LogoutClaims:
     """Check a logout token as OpenID Connect Back-Channel Logout 1.0 section 2.6 says.
 
-    The checks run in the order of the specification: signature (with a key
-    of *jwks* chosen by ``kid``, or the only key that fits when the header
-    has none), ``alg``, ``iss``, ``aud``, ``iat``, ``exp``, ``sub``/``sid``,
-    ``events``, ``nonce``, ``jti``.  Unknown claims are ignored.  Encrypted
-    (JWE) logout tokens are not supported.
+    After a size bound, the checks run in the order of the specification:
+    ``alg`` and ``typ``, the signature (with the key of *jwks* named by
+    ``kid``, or the only key that fits when the header names none), then
+    ``iss``, ``aud``, ``iat``, ``exp``, ``sub``/``sid``, ``events``,
+    ``nonce`` and ``jti``.  Unknown claims and header parameters are
+    ignored.  Encrypted (JWE) logout tokens are not supported.
 
     .. warning::
 
@@ -113,6 +113,7 @@ def validate_logout_token(
     :returns: the claims that say which sessions to end.
     :raises UnknownKeyError: no key of *jwks* fits the token's ``kid`` and ``alg``.
     :raises LogoutTokenError: any other check failed.
+    :raises ImportError: joserfc is not installed (``pip install 'logout-middleware[backchannel]'``).
 
     .. code-block:: python
 
@@ -133,7 +134,12 @@ def validate_logout_token(
     header = _decode_json(segments[0])
     if header is None:
         raise LogoutTokenError("token header is not a base64url JSON object")
-    alg = _check_alg(header.get("alg"), algorithms, client_secret)
+    # Imported here, not at the top, so that the rest of the package (unverified_claims
+    # included) works without the optional joserfc.
+    from joserfc.errors import BadSignatureError, JoseError  # noqa: PLC0415
+    from joserfc.jws import JWSRegistry, deserialize_compact  # noqa: PLC0415
+
+    alg = _check_alg(header.get("alg"), algorithms, client_secret, supported=JWSRegistry.algorithms)
     typ = header.get("typ")
     if typ is not None and (not isinstance(typ, str) or typ.lower() not in _TYPES):
         raise LogoutTokenError("typ must be absent, JWT or logout+jwt")
@@ -179,7 +185,7 @@ def unverified_claims(id_token: str) -> dict[str, Any] | None:
     return _decode_json(id_token.split(".", 2)[1])
 
 
-def _check_alg(alg: object, algorithms: Sequence[str], client_secret: str | None) -> str:
+def _check_alg(alg: object, algorithms: Sequence[str], client_secret: str | None, *, supported: Container[str]) -> str:
     """Return the header's ``alg`` if it may be used, else raise."""
     if not isinstance(alg, str):
         raise LogoutTokenError("alg is missing")
@@ -188,7 +194,7 @@ def _check_alg(alg: object, algorithms: Sequence[str], client_secret: str | None
     shown = alg if _PRINTABLE_ALG.fullmatch(alg) else "of the token"
     if alg not in algorithms:
         raise LogoutTokenError(f"alg {shown} is not an expected algorithm")
-    if alg not in JWSRegistry.algorithms:
+    if alg not in supported:
         raise LogoutTokenError(f"alg {shown} is not supported")
     if alg.startswith("HS") and not client_secret:
         raise LogoutTokenError(f"alg {alg} needs a client_secret and none is configured")
@@ -197,6 +203,10 @@ def _check_alg(alg: object, algorithms: Sequence[str], client_secret: str | None
 
 def _select_key(header: Mapping[str, Any], alg: str, jwks: Mapping[str, Any], client_secret: str | None) -> Key:
     """Pick the key to verify with: the client secret for HMAC, else the JWK named by ``kid``."""
+    from joserfc.errors import JoseError  # noqa: PLC0415
+    from joserfc.jwk import JWKRegistry, OctKey  # noqa: PLC0415
+    from joserfc.jws import JWSRegistry  # noqa: PLC0415
+
     if alg.startswith("HS"):
         # OpenID Connect Core 10.1: the UTF-8 octets of the client secret are the HMAC key.
         secret_key: Key = OctKey.import_key(client_secret or "")

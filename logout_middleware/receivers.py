@@ -9,19 +9,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from .config import LogoutConfig
 from .discovery import DiscoveryError, ProviderMetadata
 from .jwks import JwksCache
+from .logout_token import LogoutClaims, LogoutTokenError, UnknownKeyError, validate_logout_token
 from .messages import LogoutRequest, Refusal, Reply, json_reply, plain_reply, query_params, single_param
 from .outbound import Blocking, Steps
 from .revocation import StoreUnavailableError
 from .sessions import SessionGuard
-
-if TYPE_CHECKING:
-    from .logout_token import LogoutClaims
 
 __all__ = ["MAX_BODY", "ProviderLogout"]
 
@@ -100,9 +97,6 @@ class ProviderLogout:
         return json_reply(200)
 
     def _validated_claims(self, body: bytes) -> Steps[LogoutClaims]:
-        # joserfc is an optional extra, needed only by this receiver.
-        from .logout_token import LogoutTokenError, UnknownKeyError, validate_logout_token  # noqa: PLC0415
-
         config = self.config
         try:
             params = parse_qsl(body.decode("ascii"), keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS)

@@ -20,7 +20,7 @@ __all__ = ["RedisStore"]
 
 logger = logging.getLogger("logout_middleware")
 
-REDIS_LOST = "Redis revocation store unreachable (%s); answering from the local copy of the revocations"
+REDIS_LOST = "Redis revocation store unreachable: %s; retrying"
 REDIS_SYNCED = "Redis revocation store connected; %d revocations loaded"
 BAD_MESSAGE = "ignored a malformed message on the Redis revocation channel"
 
@@ -43,8 +43,9 @@ class RedisStore:
     """A revocation store kept in Redis, with a copy in each process for the per-request check.
 
     Every revocation is written to Redis with a TTL (``{prefix}sid:{iss}|{sid}``
-    and ``{prefix}sub:{iss}|{sub}``, holding the revocation time) and
-    published on the channel ``{prefix}revocations``.  A daemon thread in
+    and ``{prefix}sub:{iss}|{sub}``, holding the revocation time; ``%`` and
+    ``|`` in *iss* are percent-encoded) and published on the channel
+    ``{prefix}revocations``.  A daemon thread in
     each process listens on that channel and keeps a local copy, which
     :meth:`is_revoked` reads without any network round trip.  On every
     (re)connection the thread reloads all revocations from Redis, so a

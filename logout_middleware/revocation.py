@@ -223,14 +223,18 @@ class SQLiteStore:
         self.max_token_lifetime = max_token_lifetime
         self._clock = clock
         self._next_prune = 0.0
-        # One connection for all threads, behind a lock: statements take microseconds.
-        self._lock = threading.Lock()
+        # Two connections shared by all threads, each behind its lock (statements take
+        # microseconds): the per-request read never queues behind a write that waits
+        # for another process.
+        self._read_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         try:
             self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as error:
             raise StoreUnavailableError(f"revocation_store: cannot open the SQLite database: {error}") from None
         try:
             self._set_up(time.monotonic() + timeout)
+            self._reader = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as error:
             self._db.close()
             raise StoreUnavailableError(f"revocation_store: cannot set up the SQLite database: {error}") from None
@@ -244,10 +248,10 @@ class SQLiteStore:
                 if self._db.execute(_COUNT_TABLES).fetchone()[0] != 3:
                     self._db.executescript(_SCHEMA)
                 return
-            except sqlite3.OperationalError:
-                # Changing the journal mode or the schema can fail at once, without waiting,
-                # while another process does the same.
-                if time.monotonic() > deadline:
+            except sqlite3.OperationalError as error:
+                # Changing the journal mode or the schema can fail at once, without waiting
+                # for the busy timeout, while another process does the same.
+                if "locked" not in str(error) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
 
@@ -262,8 +266,8 @@ class SQLiteStore:
     def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
         params = {"iss": iss, "sid": sid, "sub": sub, "issued_at": issued_at, "now": self._clock()}
         try:
-            with self._lock:
-                row = self._db.execute(_IS_REVOKED, params).fetchone()
+            with self._read_lock:
+                row = self._reader.execute(_IS_REVOKED, params).fetchone()
         except sqlite3.OperationalError as error:
             raise StoreUnavailableError(f"SQLite revocation store: {error}") from None
         return bool(row[0])
@@ -274,13 +278,14 @@ class SQLiteStore:
         return self._write(now, _REMEMBER_JTI, params) == 1
 
     def close(self) -> None:
-        with self._lock:
+        with self._read_lock, self._write_lock:
+            self._reader.close()
             self._db.close()
 
     def _write(self, now: float, statement: str, params: tuple[object, ...] | dict[str, object]) -> int:
         """Run one writing statement (pruning first when due) and return its row count."""
         try:
-            with self._lock:
+            with self._write_lock:
                 if now >= self._next_prune:
                     self._next_prune = now + _PRUNE_INTERVAL
                     for table in ("logout_sessions", "logout_subjects", "logout_jtis"):

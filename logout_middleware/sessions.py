@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from .cookies import read_cookie
+from .logout_token import unverified_claims
 from .messages import Refusal
 from .revocation import RevocationStore, StoreUnavailableError
 
@@ -66,8 +67,6 @@ class SessionGuard:
 
 
 def _session_of(token: str) -> Session | None:
-    from .logout_token import unverified_claims  # noqa: PLC0415 - its module needs joserfc, this function does not
-
     claims = unverified_claims(token)
     if claims is None or not isinstance(claims.get("iss"), str):
         return None

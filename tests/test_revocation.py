@@ -220,7 +220,7 @@ def test_sqlite_shared_by_two_processes(tmp_path: Path) -> None:
         store.close()
 
 
-def test_sqlite_locked_database_raises_store_unavailable(tmp_path: Path) -> None:
+def test_sqlite_locked_database_fails_writes_not_reads(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     store = SQLiteStore(path, timeout=0.05)
     blocker = sqlite3.connect(path, isolation_level=None)
@@ -228,8 +228,36 @@ def test_sqlite_locked_database_raises_store_unavailable(tmp_path: Path) -> None
         blocker.execute("BEGIN EXCLUSIVE")
         with pytest.raises(StoreUnavailableError):
             store.revoke_session(ISS, "sid-1")
+        assert not store.is_revoked(ISS, "sid-1", None, None)  # WAL: reading never waits for a writer
     finally:
         blocker.close()
+        store.close()
+
+
+def test_sqlite_set_up_waits_for_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    # A rollback-journal database, whose exclusive lock blocks readers too.
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreUnavailableError, match="cannot set up the SQLite database"):
+            SQLiteStore(path, timeout=0.1)
+        threading.Timer(0.2, blocker.rollback).start()
+        store = SQLiteStore(path, timeout=3)
+        store.revoke_session(ISS, "sid-1")
+        assert store.is_revoked(ISS, "sid-1", None, None)
+        store.close()
+    finally:
+        blocker.close()
+
+
+def test_sqlite_broken_database_raises_store_unavailable(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "broken.db")
+    try:
+        store._db.execute("DROP TABLE logout_sessions")
+        with pytest.raises(StoreUnavailableError):
+            store.is_revoked(ISS, "sid-1", None, None)
+    finally:
         store.close()
 
 
