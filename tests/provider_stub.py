@@ -23,8 +23,9 @@ class StubState:
     #: "ok", "slow", "invalid-json", "wrong-issuer", "500", "404", "not-object", "no-end-session"
     mode: str = "ok"
     revocation_status: int = 200
-    #: The JWK Set served at /jwks.
-    jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
+    #: The JWK Set served at /jwks, or raw bytes to serve instead, with ``jwks_status``.
+    jwks: dict[str, Any] | bytes = field(default_factory=lambda: {"keys": []})
+    jwks_status: int = 200
     delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -72,7 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/.well-known/openid-configuration":
             status, body = self._discovery(state)
         elif self.path == "/jwks":
-            status, body = 200, json.dumps(state.jwks).encode()
+            jwks = state.jwks
+            status, body = state.jwks_status, jwks if isinstance(jwks, bytes) else json.dumps(jwks).encode()
         elif self.path == "/token/revocation":
             status, body = state.revocation_status, b"{}"
         else:

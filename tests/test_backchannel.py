@@ -335,3 +335,26 @@ def test_a_store_that_fails_closed_gets_503_not_a_traceback(stub: StubState, kin
         assert response.get("X-App") is None
         assert b"cannot be checked" in response.body
     assert send("GET", "/page", {}).status == 200, "requests without an id_token cookie are not affected"
+
+
+@pytest.mark.parametrize(
+    ("jwks", "status", "answer"),
+    [
+        pytest.param(b"{not json", 200, 503, id="invalid-json"),
+        pytest.param(b'{"keys": 5}', 200, 503, id="not-a-key-set"),
+        pytest.param(b"[]", 200, 503, id="array"),
+        pytest.param(b"{}", 404, 503, id="404"),
+        pytest.param(b"{}", 500, 503, id="500"),
+    ],
+)
+def test_unusable_keys_get_503_so_the_provider_retries(
+    stub: StubState, kind: str, jwks: bytes, status: int, answer: int
+) -> None:
+    stub.jwks, stub.jwks_status = jwks, status
+    send = make(kind, stub)
+    token = logout_token(stub.issuer)
+    response = post_token(send, token)
+    assert response.status == answer
+    assert json.loads(response.body)["error"] == "temporarily_unavailable"
+    stub.jwks, stub.jwks_status = {"keys": [KEY.as_dict(private=False)]}, 200
+    assert post_token(send, token).status == 200, "the provider's retry succeeds once the keys are back"
