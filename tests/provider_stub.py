@@ -1,7 +1,7 @@
 """A stand-in provider on 127.0.0.1 for failure modes a real one will not produce on demand.
 
 It serves a discovery document shaped like the real provider's (see
-tests/e2e/provider) and records every request, and can be told to be slow,
+examples/provider) and records every request, and can be told to be slow,
 to break its JSON, to claim another issuer, to fail, or to stop answering.
 """
 

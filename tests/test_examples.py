@@ -9,11 +9,9 @@ keeps no cookies: each test sends the ``Cookie`` header itself, from the
 from __future__ import annotations
 
 import base64
-import html
 import json
 import re
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -21,7 +19,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 
-from tests.servers import REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
+from tests.servers import REPO_ROOT, serve_asgi, serve_wsgi
 
 EXAMPLES = REPO_ROOT / "examples"
 
@@ -159,58 +157,3 @@ def test_every_example_is_tested() -> None:
     served = {re.split(r"[.:]", str(param.values[1]))[0] for param in CASES}
     on_disk = {path.stem for path in EXAMPLES.glob("*.py")} | {path.parent.name for path in EXAMPLES.glob("*/wsgi.py")}
     assert on_disk - {"demo"} == served
-
-
-@pytest.fixture(scope="module")
-def demo_url() -> Iterator[str]:
-    port = free_port()
-    argv = [sys.executable, str(EXAMPLES / "demo.py")]
-    with serve_process(argv, port=port, env={"DEMO_PORT": str(port)}, cwd=REPO_ROOT) as base_url:
-        yield base_url
-
-
-@pytest.mark.servers
-def test_demo_walkthrough(demo_url: str) -> None:
-    with wire_client(demo_url) as client:
-        check_home(client, {}, present=False)
-        cookies = log_in(client)
-        endpoint = f"{demo_url}/provider/session/end"
-        location = log_out(client, cookies, endpoint, f"{demo_url}/", "demo-client")
-        state = state_of(location)
-
-        provider = client.get(location)
-        assert provider.status_code == 200, provider.text
-        assert "<code>demo-client</code>" in provider.text
-        assert f"<code>{demo_url}/</code>" in provider.text
-        assert cookies["id_token"][:24] in provider.text
-        assert cookies["id_token"] not in provider.text, "the id_token_hint is shown truncated"
-        assert f"<code>{state}</code>" in provider.text
-
-        links = re.findall(r'<a href="([^"]*)">Continue</a>', provider.text)
-        assert len(links) == 1, provider.text
-        back = urlsplit(html.unescape(links[0]))
-        assert f"{back.scheme}://{back.netloc}{back.path}" == f"{demo_url}/"
-        assert parse_qs(back.query) == {"state": [state]}
-
-        # The browser comes back without cookies: the logout deleted them.
-        home = client.get(f"{back.path}?{back.query}")
-        assert home.status_code == 200, home.text
-        assert "id_token cookie: absent" in home.text
-        assert f"<code>{state}</code>" in home.text
-
-
-@pytest.mark.servers
-def test_demo_escapes_and_checks_what_it_shows(demo_url: str) -> None:
-    script = "<script>alert(1)</script>"
-    with wire_client(demo_url) as client:
-        provider = client.get(
-            "/provider/session/end",
-            params={"state": script, "client_id": script, "post_logout_redirect_uri": "https://evil.example/"},
-        )
-        home = client.get("/", params={"state": script})
-    for response in (provider, home):
-        assert response.status_code == 200
-        assert script not in response.text
-        assert html.escape(script) in response.text
-    assert "evil.example/</code>" in provider.text
-    assert "Continue" not in provider.text, "an unregistered redirect URI must not be linked"

@@ -11,9 +11,14 @@ Everything runs on 127.0.0.1:
 * relying parties wrapped by our middleware, each in its own server
   process: Starlette under uvicorn (``rp_asgi.py``) and Flask under gunicorn
   (``rp_wsgi.py``), each once as configured by default and once with a tiny
-  ``max_url_length``, so that its logout goes to the provider by form POST
-  (see :data:`RP_VARIANTS`);
+  ``max_url_length``, so that its logout goes to the provider by form POST;
+  and, for single sign-out through Back-Channel Logout, an app "A" and an
+  app "B" run as two instances (B1 under uvicorn, B2 under gunicorn) that
+  share their revocations through a real ``redis-server`` (see
+  :data:`RP_VARIANTS`);
 * Debian's Chromium, driven by Playwright.
+
+The provider is the one ``examples/demo.py`` runs (``examples/provider``).
 
 Nothing is skipped when a tool is missing: the e2e suite is meant to run in
 CI, so a missing ``npm`` or Chromium fails with a message saying what to
@@ -43,17 +48,29 @@ from typing import IO, TYPE_CHECKING
 import httpx
 import pytest
 
+from tests.redis_server import RedisServer
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
 
+# The browser helpers assert too: show their failures as pytest does in tests.
+pytest.register_assert_rewrite("tests.e2e.browsing")
+
 E2E_DIR = Path(__file__).resolve().parent
-PROVIDER_DIR = E2E_DIR / "provider"
 REPO_ROOT = E2E_DIR.parents[1]
+#: The provider and its npm lock file, shared with the demo.
+PROVIDER_DIR = REPO_ROOT / "examples" / "provider"
 CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
 #: How long a server may take to answer its first request.
 STARTUP_TIMEOUT = 30.0
 #: The longest end-session URL the "-form" RPs send by redirect: less than any id_token.
 FORM_POST_MAX_URL_LENGTH = 300
+#: Where the RPs with back-channel logout serve it (the middleware's ``backchannel_logout_path``).
+BACKCHANNEL_PATH = "/backchannel-logout"
+#: The host names of the single-sign-out apps A and B, which Chromium resolves to 127.0.0.1.
+#: Browsers keep cookies apart by host, not by port: on 127.0.0.1 alone, A's and
+#: B's ``id_token`` and ``session`` cookies would overwrite each other.
+SSO_HOSTS = ("rp-a.test", "rp-b.test")
 
 
 @dataclass(frozen=True)
@@ -63,16 +80,29 @@ class Variant:
     kind: str  # "asgi" or "wsgi"
     client_id: str
     max_url_length: int | None = None
+    #: The host name the browser uses for it (the server listens on 127.0.0.1 whatever it is).
+    host: str = "127.0.0.1"
+    #: With a store (``memory://``, or ``redis`` for the test's redis-server), the
+    #: middleware serves Back-Channel Logout at :data:`BACKCHANNEL_PATH`.
+    revocation_store: str | None = None
+    #: The provider sends this client's logout tokens to this instance (one per client).
+    backchannel_target: bool = False
 
 
-#: Every RP, by name.  Each has its own client at the provider, as each has its own URL.
+#: Every RP, by name.  Each has its own client at the provider, as each has its own URL,
+#: except the two instances of app B: one app, one client, one store shared through Redis.
 RP_VARIANTS = {
     "asgi": Variant("asgi", "asgi-rp"),
     "wsgi": Variant("wsgi", "wsgi-rp"),
     "asgi-form": Variant("asgi", "asgi-form-rp", FORM_POST_MAX_URL_LENGTH),
     "wsgi-form": Variant("wsgi", "wsgi-form-rp", FORM_POST_MAX_URL_LENGTH),
+    "sso-a": Variant("asgi", "sso-a-rp", host="rp-a.test", revocation_store="memory://", backchannel_target=True),
+    "sso-b1": Variant("asgi", "sso-b-rp", host="rp-b.test", revocation_store="redis", backchannel_target=True),
+    "sso-b2": Variant("wsgi", "sso-b-rp", host="rp-b.test", revocation_store="redis"),
 }
 
+# The apps' own names go to 127.0.0.1, every other name but 127.0.0.1 itself fails to resolve.
+_HOST_RULES = [*(f"MAP {host} 127.0.0.1" for host in SSO_HOSTS), "MAP * ~NOTFOUND", "EXCLUDE 127.0.0.1"]
 # Chromium's own switches: no GPU, no QUIC, and none of the background
 # services (updates, sync, ...) that would try to reach the internet.
 CHROMIUM_ARGS = [
@@ -85,12 +115,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     # Belt and braces for "loopback only": no proxy, and every host name but
-    # 127.0.0.1 fails to resolve (the provider's pages @import web fonts).
+    # 127.0.0.1 and the apps' own names (mapped to it) fails to resolve (the
+    # provider's pages @import web fonts).
     "--no-proxy-server",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--host-resolver-rules=" + ", ".join(_HOST_RULES),
 ]
 # Every URL but those of the loopback servers: the browser's requests for them are aborted.
-_NOT_LOOPBACK = re.compile(r"^(?!https?://127\.0\.0\.1:\d+/|data:|about:)")
+_LOOPBACK_HOSTS = "|".join(re.escape(host) for host in ("127.0.0.1", *SSO_HOSTS))
+_NOT_LOOPBACK = re.compile(rf"^(?!https?://(?:{_LOOPBACK_HOSTS}):\d+/|data:|about:)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,11 +140,26 @@ class Server:
     log_path: Path
     _log: IO[bytes] = field(repr=False)
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_text(self) -> str:
+        """Everything the server has written so far."""
         if not self._log.closed:
             self._log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:]) or "(no output)"
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:]) or "(no output)"
+
+    def wait_for_log(self, pattern: str, *, timeout: float = 5.0, after: int = 0) -> re.Match[str]:
+        """Poll the log until *pattern* (a regular expression) matches past offset *after*; fail at the deadline."""
+        regex = re.compile(pattern, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search(self.log_text(), after)
+            if match is not None:
+                return match
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{self.name} never logged {pattern!r}:\n{self.log_tail()}", pytrace=False)
+            time.sleep(0.05)
 
     def terminate(self) -> None:
         """Ask the server to exit, without waiting for it."""
@@ -148,6 +195,7 @@ class Provider:
 class RelyingParty:
     name: str
     variant: Variant
+    #: The URL the browser uses, with the variant's host name; ``server.url`` is on 127.0.0.1.
     url: str
     server: Server
 
@@ -160,6 +208,11 @@ class RelyingParty:
         # The middleware's logout_callback_path, registered at the provider.
         return self.url + "/logout/callback"
 
+    @property
+    def backchannel_logout_uri(self) -> str:
+        # The provider cannot resolve the browser's host names: it reaches the instance on 127.0.0.1.
+        return self.server.url + BACKCHANNEL_PATH
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -167,6 +220,8 @@ class Stack:
     rps: dict[str, RelyingParty]
     #: The secret of every client at the provider.
     client_secret: str
+    #: The redis-server the instances of app B share their revocations through.
+    redis: RedisServer
 
 
 def _require_tool(name: str) -> str:
@@ -295,12 +350,23 @@ def _make_tls_files(directory: Path) -> TlsFiles:
     return files
 
 
+def _installed_as_locked(directory: Path) -> bool:
+    """Whether ``node_modules`` holds exactly the packages of ``package-lock.json`` (npm's own record of it)."""
+    try:
+        locked = json.loads((directory / "package-lock.json").read_text())["packages"]
+        installed = json.loads((directory / "node_modules" / ".package-lock.json").read_text())["packages"]
+    except (OSError, ValueError, KeyError):
+        return False
+    locked = {path: entry.get("version") for path, entry in locked.items() if path}
+    return locked == {path: entry.get("version") for path, entry in installed.items()}
+
+
 @pytest.fixture(scope="session")
 def node_for_provider() -> Path:
     """The ``node`` executable, once the provider's npm packages are installed exactly as locked."""
     node = _require_tool("node")
     npm = _require_tool("npm")
-    if not (PROVIDER_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
+    if not _installed_as_locked(PROVIDER_DIR):
         result = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
             cwd=PROVIDER_DIR,
@@ -320,7 +386,7 @@ def node_for_provider() -> Path:
 # asyncio.run() in any later test would fail.
 @pytest.fixture(scope="package")
 def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The provider and every RP, started once for all e2e tests and always stopped."""
+    """The provider, Redis and every RP, started once for all e2e tests and always stopped."""
     log_dir = tmp_path_factory.mktemp("e2e-logs")
     tls = _make_tls_files(tmp_path_factory.mktemp("e2e-tls"))
     op_port, *ports = _free_ports(1 + len(RP_VARIANTS))
@@ -329,10 +395,17 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
     base_env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
 
     with contextlib.ExitStack() as cleanup:
+        redis = RedisServer(tmp_path_factory.mktemp("e2e-redis"))
+        try:
+            redis.start()
+        except RuntimeError as exc:
+            pytest.fail(f"the e2e tests need redis-server: {exc}", pytrace=False)
+        cleanup.callback(redis.stop)
+
         op_url = f"https://127.0.0.1:{op_port}"
         op_env = {
             **base_env,
-            "RP_PORTS": json.dumps({RP_VARIANTS[name].client_id: port for name, port in rp_ports.items()}),
+            "RP_CLIENTS": json.dumps(_provider_clients(rp_ports)),
             "CLIENT_SECRET": client_secret,
             "TLS_CERT": str(tls.cert),
             "TLS_KEY": str(tls.key),
@@ -372,7 +445,7 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
         # Start every RP before waiting for any: they boot in parallel.
         for name, port in rp_ports.items():
             variant = RP_VARIANTS[name]
-            url = f"http://127.0.0.1:{port}"
+            url = f"http://{variant.host}:{port}"
             env = {
                 **base_env,
                 "PYTHONPATH": python_path,
@@ -387,15 +460,66 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
             }
             if variant.max_url_length is not None:
                 env["RP_MAX_URL_LENGTH"] = str(variant.max_url_length)
-            server = _start(f"rp-{name}", commands[variant.kind](port), env=env, url=url, log_dir=log_dir, cwd=log_dir)
+            if variant.revocation_store is not None:
+                store = redis.url if variant.revocation_store == "redis" else variant.revocation_store
+                env.update(RP_BACKCHANNEL_PATH=BACKCHANNEL_PATH, RP_REVOCATION_STORE=store)
+            direct_url = f"http://127.0.0.1:{port}"
+            server = _start(
+                f"rp-{name}", commands[variant.kind](port), env=env, url=direct_url, log_dir=log_dir, cwd=log_dir
+            )
             cleanup.callback(server.stop)
             rps[name] = RelyingParty(name, variant, url, server)
         for rp in rps.values():
             _wait_until_answering(rp.server)
+            if rp.variant.revocation_store == "redis":
+                # The instance listens for revocations published by the others (logged by the store's thread).
+                rp.server.wait_for_log(r"Redis revocation store connected", timeout=STARTUP_TIMEOUT)
         # Runs first on the way out (an ExitStack unwinds backwards): every
         # server is told to exit before the stop() callbacks wait for each.
         cleanup.callback(lambda: [server.terminate() for server in (op_server, *(rp.server for rp in rps.values()))])
-        yield Stack(provider, rps, client_secret)
+        yield Stack(provider, rps, client_secret, redis)
+
+
+def _provider_clients(rp_ports: dict[str, int]) -> list[dict[str, object]]:
+    """The clients to register at the provider (see provider.mjs): one per client_id, with each instance's URL."""
+    urls: dict[str, list[str]] = {}
+    backchannel: dict[str, str] = {}
+    for name, port in rp_ports.items():
+        variant = RP_VARIANTS[name]
+        urls.setdefault(variant.client_id, []).append(f"http://{variant.host}:{port}")
+        if variant.backchannel_target:
+            backchannel[variant.client_id] = f"http://127.0.0.1:{port}{BACKCHANNEL_PATH}"
+    return [
+        {"client_id": client_id, "urls": client_urls}
+        | ({"backchannel_logout_uri": backchannel[client_id]} if client_id in backchannel else {})
+        for client_id, client_urls in urls.items()
+    ]
+
+
+@dataclass(frozen=True)
+class Demo:
+    """``examples/demo.py`` running: the demo app and the provider it started."""
+
+    url: str
+    provider_url: str
+    server: Server
+
+
+@pytest.fixture
+def demo(node_for_provider: Path, tmp_path: Path) -> Iterator[Demo]:
+    """The demo, started the way the README has a newcomer start it, on free ports; always stopped."""
+    app_port, op_port = _free_ports(2)
+    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
+    env.update(DEMO_PORT=str(app_port), DEMO_PROVIDER_PORT=str(op_port), PYTHONUNBUFFERED="1")
+    # The node the provider's packages were checked with, first on PATH.
+    env["PATH"] = os.pathsep.join([str(node_for_provider.parent), env.get("PATH", "")])
+    url = f"http://127.0.0.1:{app_port}"
+    server = _start("demo", [sys.executable, "examples/demo.py"], env=env, url=url, log_dir=tmp_path, cwd=REPO_ROOT)
+    try:
+        _wait_until_answering(server)
+        yield Demo(url, f"http://127.0.0.1:{op_port}", server)
+    finally:
+        server.stop()
 
 
 def _gunicorn_extra_args() -> list[str]:
@@ -463,8 +587,14 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     # A failed e2e test shows what the servers said: that is usually the why.
     report = yield
-    stack = getattr(item, "funcargs", {}).get("e2e_stack")
-    if report.failed and isinstance(stack, Stack):
-        for server in [stack.provider.server, *(rp.server for rp in stack.rps.values())]:
+    funcargs = getattr(item, "funcargs", {})
+    stack, demo = funcargs.get("e2e_stack"), funcargs.get("demo")
+    servers = []
+    if isinstance(stack, Stack):
+        servers += [stack.provider.server, *(rp.server for rp in stack.rps.values())]
+    if isinstance(demo, Demo):
+        servers.append(demo.server)
+    if report.failed:
+        for server in servers:
             report.sections.append((f"{server.name} log", server.log_tail()))
     return report

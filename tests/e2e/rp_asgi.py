@@ -76,7 +76,7 @@ def create_app() -> Starlette:
         return response
 
     async def home(request: Request) -> Response:
-        return HTMLResponse(home_page(request.session.get("sub")))
+        return HTMLResponse(home_page(request.session.get("sub"), request.cookies))
 
     async def orders(request: Request) -> Response:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")

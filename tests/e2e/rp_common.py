@@ -20,7 +20,7 @@ import secrets
 import ssl
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -56,6 +56,10 @@ class Settings:
     session_secret: str
     #: The middleware's ``max_url_length``; None keeps its default.
     max_url_length: int | None = None
+    #: The middleware's ``backchannel_logout_path``; None: no Back-Channel Logout.
+    backchannel_logout_path: str | None = None
+    #: The middleware's ``revocation_store`` (``memory://``, ``redis://...``), with back-channel logout.
+    revocation_store: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,6 +71,8 @@ class Settings:
             base_url=os.environ["RP_BASE_URL"].rstrip("/"),
             session_secret=os.environ["RP_SESSION_SECRET"],
             max_url_length=int(max_url_length) if max_url_length else None,
+            backchannel_logout_path=os.environ.get("RP_BACKCHANNEL_PATH") or None,
+            revocation_store=os.environ.get("RP_REVOCATION_STORE") or None,
         )
 
     @property
@@ -112,6 +118,11 @@ def logout_options(settings: Settings) -> dict[str, Any]:
     }
     if settings.max_url_length is not None:
         options["max_url_length"] = settings.max_url_length
+    if settings.backchannel_logout_path is not None:
+        # The provider POSTs logout tokens here; every request is then checked
+        # against the revocations, which reach every instance through the store.
+        options["backchannel_logout_path"] = settings.backchannel_logout_path
+        options["revocation_store"] = settings.revocation_store or "memory://"
     return options
 
 
@@ -272,9 +283,14 @@ def finish_login(settings: Settings, metadata: ProviderMetadata, response: httpx
     )
 
 
-def home_page(sub: str | None) -> str:
-    """The home page; its "Sign out" link asks for no page to come back to."""
-    return _page("Home", _status(sub, "/logout"))
+def home_page(sub: str | None, cookie_names: Iterable[str] = ()) -> str:
+    """The home page; its "Sign out" link asks for no page to come back to.
+
+    It lists the names of the cookies the app was given (``#cookies``): what
+    the middleware let through.
+    """
+    seen = html.escape(" ".join(sorted(cookie_names)))
+    return _page("Home", f'{_status(sub, "/logout")}<p>Cookies the app got: <span id="cookies">{seen}</span></p>')
 
 
 def orders_page(sub: str | None, here: str, page: str | None) -> str:

@@ -80,7 +80,7 @@ def create_app() -> Flask:
 
     @app.get("/")
     def home() -> str:
-        return home_page(session.get("sub"))
+        return home_page(session.get("sub"), request.cookies)
 
     @app.get("/orders")
     def orders() -> str:
