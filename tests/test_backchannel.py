@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +16,7 @@ from joserfc.jwk import RSAKey
 from logout_middleware import ConfigError, LogoutConfig
 from logout_middleware.logout_token import BACKCHANNEL_LOGOUT_EVENT
 from logout_middleware.revocation import MemoryStore, StoreUnavailableError
-from tests.provider_stub import StubState, provider_stub
+from tests.provider_stub import StubState
 from tests.transports import Raw, Send, middleware_sender
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
@@ -45,15 +44,9 @@ def logout_token(iss: str, *, key: RSAKey = KEY, alg: str = "RS256", **claims: A
 
 
 @pytest.fixture
-def stub() -> Iterator[StubState]:
-    with provider_stub() as state:
-        state.jwks = {"keys": [KEY.as_dict(private=False)]}
-        yield state
-
-
-@pytest.fixture(params=["wsgi", "asgi"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def stub(stub: StubState) -> StubState:
+    stub.jwks = {"keys": [KEY.as_dict(private=False)]}
+    return stub
 
 
 def make(kind: str, stub: StubState, **options: Any) -> Send:

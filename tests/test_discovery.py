@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -17,7 +16,7 @@ from logout_middleware.discovery import DiscoveryError, MetadataCache, ProviderM
 from logout_middleware.outbound import Inbound, run_sync
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
 from tests.apps import echo_asgi, echo_wsgi
-from tests.provider_stub import StubState, provider_stub
+from tests.provider_stub import StubState
 from tests.test_behaviour import ID_TOKEN
 from tests.transports import middleware_sender
 
@@ -106,17 +105,6 @@ def test_cache_fetches_once_per_ttl_and_keeps_stale_metadata_when_the_provider_f
     assert "using the metadata fetched 61 s ago" in caplog.text
     assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/new", "the next request tries again"
     assert len(fetched) == 3
-
-
-@pytest.fixture
-def stub() -> Iterator[StubState]:
-    with provider_stub() as state:
-        yield state
-
-
-@pytest.fixture(params=["wsgi", "asgi"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def test_discovered_endpoint_is_used_and_cached(stub: StubState, kind: str) -> None:

@@ -15,11 +15,6 @@ BACK = "https://app.example/signed-out"
 COOKIE = {"Cookie": f"id_token={ID_TOKEN}"}
 
 
-@pytest.fixture(params=["wsgi", "asgi"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def location_without_state(kind: str, headers: dict[str, str], **options: Any) -> str:
     response = middleware_sender(kind, post_logout_redirect_uri=BACK, **options)("GET", "/logout", headers)
     assert response.status == 303

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
 import pytest
 
 from logout_middleware import ConfigError, LogoutConfig
 from logout_middleware.handler import REVOCATION_FAILED, REVOKED
-from tests.provider_stub import StubState, provider_stub
+from tests.provider_stub import StubState
 from tests.test_behaviour import ID_TOKEN
 from tests.transports import middleware_sender
 
 COOKIES = {"Cookie": f"id_token={ID_TOKEN}; rt=refresh-1; at=access-1"}
-
-
-@pytest.fixture
-def stub() -> Iterator[StubState]:
-    with provider_stub() as state:
-        yield state
-
-
-@pytest.fixture(params=["wsgi", "asgi"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def revocations(stub: StubState) -> list[dict[str, object]]:

@@ -1,0 +1,22 @@
+"""Fixtures shared by the tests that run one scenario through both front doors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.provider_stub import StubState, provider_stub
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which adapter a test goes through: every such test runs once for each."""
+    return str(request.param)
+
+
+@pytest.fixture
+def stub() -> Iterator[StubState]:
+    """A stand-in provider on 127.0.0.1 (see tests/provider_stub.py)."""
+    with provider_stub() as state:
+        yield state
