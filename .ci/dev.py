@@ -3,6 +3,7 @@
 
     python3 .ci/dev.py demo    # the demo app and a local provider, on 127.0.0.1
     python3 .ci/dev.py test    # lint, types, every test, coverage
+    python3 .ci/dev.py bench   # the benchmarks, a few minutes: table, JSON and chart
 
 Needs only Python 3.10+ with pip; Debian packages (browser, servers) are
 installed with apt-get when missing, Python packages into ./.venv.
@@ -37,10 +38,11 @@ def run(*command: str | Path, **kwargs: object) -> None:
     subprocess.run([str(part) for part in command], check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
 
 
-def ensure_debian_packages() -> None:
+def ensure_debian_packages(extra: dict[str, str] | None = None) -> None:
+    wanted = {**DEBIAN_PACKAGES, **(extra or {})}
     # nginx lives in /usr/sbin, which is not on every PATH.
     search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-    missing = [package for command, package in DEBIAN_PACKAGES.items() if shutil.which(command, path=search) is None]
+    missing = [package for command, package in wanted.items() if shutil.which(command, path=search) is None]
     if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
@@ -51,14 +53,14 @@ def ensure_debian_packages() -> None:
 
 def ensure_virtualenv() -> None:
     """Create ./.venv and install the project with its dev tools, again only when pyproject.toml changed."""
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
+    fingerprint = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == fingerprint and PYTHON.exists():
         return
     if not PYTHON.exists():
         run(sys.executable, "-m", "venv", VENV)
     run(PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip")  # dependency groups need pip 25.1+
     run(PYTHON, "-m", "pip", "install", "-q", "-e", ".", "--group", "dev")
-    STAMP.write_text(wanted)
+    STAMP.write_text(fingerprint)
 
 
 def test() -> int:
@@ -77,8 +79,14 @@ def demo() -> int:
     return subprocess.run([str(PYTHON), "examples/demo.py"], cwd=ROOT, check=False).returncode
 
 
+def bench() -> int:
+    ensure_debian_packages({"wrk": "wrk"})  # the load generator of the served benchmarks
+    ensure_virtualenv()
+    return subprocess.run([str(PYTHON), "-m", "benchmarks", *sys.argv[2:]], cwd=ROOT, check=False).returncode
+
+
 def main() -> int:
-    commands = {"test": test, "demo": demo}
+    commands = {"test": test, "demo": demo, "bench": bench}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2

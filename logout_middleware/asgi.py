@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -60,21 +60,25 @@ class LogoutMiddleware:
         self.app = app
         self.config = LogoutConfig.from_options(config, **options)
         self.handler = LogoutHandler(self.config)
-        self._suffixes = tuple(self.handler.paths)
+        self._needle = _common_part(self.handler.paths)
+        self._guard = self.handler.guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            # The suffix test is the whole cost of a request that is not ours; the
-            # exact, mount-aware check runs only when it passes.
-            if scope["path"].endswith(self._suffixes):
+        kind = scope["type"]
+        if kind == "http":
+            # For a request that is not ours this is the whole cost: every path of
+            # ours contains the needle, and `in` is an operator where a method call
+            # such as str.endswith() costs more.  The exact, mount-aware check runs
+            # only when it passes.
+            if self._needle in scope["path"]:
                 path, root_path = _relative_path(scope)
                 if path in self.handler.paths:
                     await self._answer(scope, receive, send, path, root_path)
                     return
-            if self.handler.guard is not None:
-                await self._app_unless_revoked(scope, receive, send, self.handler.guard)
+            if self._guard is not None:
+                await self._app_unless_revoked(scope, receive, send, self._guard)
                 return
-        elif scope["type"] == "lifespan" and self.config.discover_at_startup:
+        elif kind == "lifespan" and self.config.discover_at_startup:
             receive = self._discover_on_startup(receive)
         await self.app(scope, receive, send)
 
@@ -136,6 +140,18 @@ class LogoutMiddleware:
             return message
 
         return receive_after_discovery
+
+
+def _common_part(paths: Iterable[str]) -> str:
+    """The longest string that each of *paths* contains."""
+    candidates = list(paths)
+    shortest = min(candidates, key=len)
+    for size in range(len(shortest), 0, -1):
+        for start in range(len(shortest) - size + 1):
+            part = shortest[start : start + size]
+            if all(part in path for path in candidates):
+                return part
+    return ""
 
 
 def _relative_path(scope: Scope) -> tuple[str, str]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import string
 
-_BASE64URL = string.ascii_letters + string.digits + "-_"
-_BASE64URL_AND_DOT = _BASE64URL + "."
+_BASE64URL_BYTES = (string.ascii_letters + string.digits + "-_").encode("ascii")
 
 
 def is_compact_jwt(value: str) -> bool:
@@ -17,18 +16,22 @@ def is_compact_jwt(value: str) -> bool:
     object, so a cookie holding anything else is not a token.  Nothing is
     decoded: this runs on untrusted cookie values and must stay cheap.
     """
-    # rstrip() leaves a non-empty string exactly when a character outside the
-    # alphabet is present; it runs in C, unlike a per-character loop.
-    if not value.startswith("ey") or value.rstrip(_BASE64URL_AND_DOT):
+    if not value.startswith("ey") or not value.isascii():
         return False
-    segments = value.split(".")
-    if len(segments) == 3:
-        required: tuple[str, ...] = (segments[0], segments[1])
-    elif len(segments) == 5:
-        required = (segments[0], segments[3])
+    # Deleting the alphabet must leave exactly the dots.  bytes.translate() runs
+    # at table-lookup speed, where str.rstrip(chars) searches the set once per
+    # character: 6 us for an 800-character token, against under 1 us.
+    dots = value.encode("ascii").translate(None, _BASE64URL_BYTES)
+    if dots == b"..":
+        first = value.find(".")
+        second = value.find(".", first + 1)
+        lengths: tuple[int, ...] = (first, second - first - 1, len(value) - second - 1)
+        required = lengths[1]  # the payload
+    elif dots == b"....":
+        lengths = tuple(map(len, value.split(".")))
+        required = lengths[3]  # the ciphertext
     else:
         return False
-    if not all(required):
-        return False
-    # A base64url segment can never be one character longer than a multiple of 4.
-    return all(len(segment) % 4 != 1 for segment in segments)
+    # The header is never empty: it starts with "ey".  A base64url segment can
+    # never be one character longer than a multiple of 4.
+    return required > 0 and 1 not in [length % 4 for length in lengths]

@@ -57,13 +57,17 @@ class LogoutMiddleware:
         self.handler = LogoutHandler(self.config)
         # PEP 3333 carries PATH_INFO as UTF-8 bytes decoded as latin-1.
         self._paths = {path.encode().decode("latin-1"): path for path in self.handler.paths}
+        self._guard = self.handler.guard
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = self._paths.get(environ.get("PATH_INFO", ""))
-        if path is None:
-            if self.handler.guard is not None:
-                return self._app_unless_revoked(environ, start_response, self.handler.guard)
+        # For a request that is not ours this is the whole cost: one .get() and
+        # a membership test, with the guard read once at start-up.
+        path_info = environ.get("PATH_INFO", "")
+        if path_info not in self._paths:
+            if self._guard is not None:
+                return self._app_unless_revoked(environ, start_response, self._guard)
             return self.app(environ, start_response)
+        path = self._paths[path_info]
         request = Request(environ)
         logout_request = LogoutRequest(
             method=request.method,
