@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,8 +17,11 @@ from joserfc.jwk import RSAKey
 from logout_middleware import ConfigError, LogoutConfig
 from logout_middleware.logout_token import BACKCHANNEL_LOGOUT_EVENT
 from logout_middleware.revocation import MemoryStore, StoreUnavailableError
+from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
+from tests.apps import echo_wsgi
 from tests.provider_stub import StubState
-from tests.transports import Raw, Send, middleware_sender
+from tests.redis_server import redis_server
+from tests.transports import Raw, Send, middleware_sender, wsgi_sender
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
 ROTATED = RSAKey.generate_key(2048, parameters={"kid": "k2"})
@@ -351,3 +355,25 @@ def test_unusable_keys_get_503_so_the_provider_retries(
     assert json.loads(response.body)["error"] == "temporarily_unavailable"
     stub.jwks, stub.jwks_status = {"keys": [KEY.as_dict(private=False)]}, 200
     assert post_token(send, token).status == 200, "the provider's retry succeeds once the keys are back"
+
+
+def test_redis_going_away_does_not_take_the_app_down(stub: StubState, tmp_path: Path) -> None:
+    """Fail open (the default): the local copy keeps answering; the provider is told to retry."""
+    with redis_server(tmp_path / "redis") as redis:
+        middleware = WsgiMiddleware(
+            echo_wsgi, issuer=stub.issuer, client_id="rp", backchannel_logout_path="/backchannel-logout",
+            clear_cookies=["session"], revocation_store=redis.url,
+        )  # fmt: skip
+        store = middleware.handler.guard.store  # type: ignore[union-attr]
+        assert store.wait_until_synced(5)  # type: ignore[attr-defined]
+        send = wsgi_sender(middleware)
+        revoked, live = id_token(stub.issuer, sid="gone"), id_token(stub.issuer, sid="live")
+        assert post_token(send, logout_token(stub.issuer, sid="gone")).status == 200
+        redis.stop()
+        assert app_saw(send, f"id_token={revoked}; session=s")[0] == "", "still refused from the local copy"
+        assert app_saw(send, f"id_token={live}; session=s")[0] == f"id_token={live}; session=s"
+        assert send("GET", "/page", {}).status == 200
+        answer = post_token(send, logout_token(stub.issuer, sid="live"))
+        assert answer.status == 503, "not recorded: the provider must retry"
+        assert json.loads(answer.body)["error"] == "temporarily_unavailable"
+        store.close()
