@@ -16,27 +16,13 @@ from starlette.routing import Mount, Route
 
 from logout_middleware.asgi import LogoutMiddleware
 from tests.apps import CONFIG, echo_asgi
-from tests.transports import asgi_sender
+from tests.transports import asgi_sender, drive_asgi
 
 Message = dict[str, Any]
 
 
-def drive(app: Any, scope: dict[str, Any], incoming: list[Message]) -> list[Message]:
-    """Run one ASGI call with the given incoming messages; return what the app sent."""
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return incoming.pop(0)
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return sent
-
-
 def test_lifespan_passes_through() -> None:
-    sent = drive(
+    sent = drive_asgi(
         LogoutMiddleware(echo_asgi, CONFIG),
         {"type": "lifespan"},
         [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}],
@@ -52,7 +38,7 @@ def test_websocket_on_the_logout_path_passes_through() -> None:
         await send({"type": "websocket.close"})
 
     scope = {"type": "websocket", "path": "/logout", "headers": [], "query_string": b""}
-    sent = drive(LogoutMiddleware(websocket_app, CONFIG), scope, [])
+    sent = drive_asgi(LogoutMiddleware(websocket_app, CONFIG), scope, [])
     assert seen == [scope]
     assert sent == [{"type": "websocket.close"}]
 
@@ -114,7 +100,7 @@ def test_mount_aware_path(scope_path: str, root_path: str, ours: bool) -> None:
         "headers": [(b"host", b"app.example")],
         "query_string": b"",
     }
-    sent = drive(LogoutMiddleware(echo_asgi, CONFIG), scope, [{"type": "http.request"}])
+    sent = drive_asgi(LogoutMiddleware(echo_asgi, CONFIG), scope, [{"type": "http.request"}])
     assert sent[0]["status"] == (303 if ours else 200)
 
 
@@ -163,7 +149,7 @@ def test_https_scope_and_raw_headers_are_bytes() -> None:
         "headers": [(b"host", b"app.example")],
         "query_string": b"",
     }
-    sent = drive(LogoutMiddleware(echo_asgi, CONFIG), scope, [])
+    sent = drive_asgi(LogoutMiddleware(echo_asgi, CONFIG), scope, [])
     names = [name for name, _ in sent[0]["headers"]]
     assert all(isinstance(name, bytes) and name == name.lower() for name in names)
     cookies = [value for name, value in sent[0]["headers"] if name == b"set-cookie"]

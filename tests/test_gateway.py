@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import runpy
 import subprocess
@@ -19,7 +18,7 @@ from logout_middleware.revocation import MemoryStore
 
 from .nginx_server import TEMPLATE, TEMPLATE_ADDRESSES
 from .servers import REPO_ROOT
-from .transports import Send, asgi_sender
+from .transports import Send, asgi_sender, drive_asgi
 
 ENDPOINT = "https://op.example/end"
 ISSUER = "https://op.example"
@@ -48,20 +47,6 @@ def sender(**options: Any) -> Send:
     return asgi_sender(gateway(**options))
 
 
-def drive(app: Any, scope: Message, incoming: list[Message]) -> list[Message]:
-    """Run one ASGI call with the given incoming messages; return what the app sent."""
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return incoming.pop(0)
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return sent
-
-
 def test_the_forward_auth_path_defaults_to_auth() -> None:
     assert DEFAULT_FORWARD_AUTH_PATH == "/auth"
     assert gateway().config.forward_auth_path == "/auth"
@@ -87,22 +72,22 @@ def test_the_service_app(method: str, path: str, status: int, body: bytes, allow
 
 def test_the_health_check_under_a_mount_point() -> None:
     scope = {"type": "http", "method": "GET", "path": "/gw/healthz", "root_path": "/gw", "headers": []}
-    sent = drive(gateway(), scope, [{"type": "http.request", "body": b""}])
+    sent = drive_asgi(gateway(), scope, [{"type": "http.request", "body": b""}])
     assert sent[0]["status"] == 200
 
 
 def test_lifespan_completes() -> None:
-    sent = drive(gateway(), {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent = drive_asgi(gateway(), {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
 
 
 def test_a_websocket_is_refused() -> None:
-    sent = drive(gateway(), {"type": "websocket", "path": "/healthz", "headers": []}, [])
+    sent = drive_asgi(gateway(), {"type": "websocket", "path": "/healthz", "headers": []}, [])
     assert sent == [{"type": "websocket.close", "code": 1008}]
 
 
 def test_an_unknown_scope_type_is_ignored() -> None:
-    assert drive(gateway(), {"type": "webtransport", "path": "/"}, []) == []
+    assert drive_asgi(gateway(), {"type": "webtransport", "path": "/"}, []) == []
 
 
 def test_the_gateway_logs_out() -> None:

@@ -79,3 +79,17 @@ def middleware_sender(kind: str, *, scheme: str = "http", host: str = "app.examp
     if kind == "wsgi":
         return wsgi_sender(WsgiMiddleware(echo_wsgi, **options), host=host, scheme=scheme)
     return asgi_sender(AsgiMiddleware(echo_asgi, **options), host=host, scheme=scheme)
+
+
+def drive_asgi(app: Any, scope: dict[str, Any], incoming: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run one ASGI call by hand with the given incoming messages; return every message the app sent."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
