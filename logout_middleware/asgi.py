@@ -15,7 +15,6 @@ from .discovery import DiscoveryError, ProviderMetadata
 from .handler import MAX_BODY, LogoutHandler, LogoutRequest
 from .messages import Refusal, Reply
 from .outbound import Inbound, Outbound, run_async
-from .sessions import SessionGuard, strip_cookies
 
 __all__ = ["LogoutMiddleware"]
 
@@ -76,8 +75,11 @@ class LogoutMiddleware:
                     await self._answer(scope, receive, send, path, root_path)
                     return
             if self._guard is not None:
-                await self._app_unless_revoked(scope, receive, send, self._guard)
+                await self._app_unless_revoked(scope, receive, send)
                 return
+        elif kind == "websocket" and self._guard is not None:
+            await self._app_unless_revoked(scope, receive, send)
+            return
         elif kind == "lifespan" and self.config.discover_at_startup:
             receive = self._discover_on_startup(receive)
         await self.app(scope, receive, send)
@@ -92,33 +94,44 @@ class LogoutMiddleware:
             host=headers.get("host"),
             query_string=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
+            cookie=_cookie_header(scope),
             root_path=root_path,
             body=await _read_body(receive) if path in self.handler.body_paths else b"",
         )
         await _send_reply(send, await run_async(self.handler.handle(request), _send))
 
-    async def _app_unless_revoked(self, scope: Scope, receive: Receive, send: Send, guard: SessionGuard) -> None:
-        """Call the app; for a revoked session, without its login cookies and with their deletion."""
-        handler = self.handler
-        cookie = next((value for name, value in scope["headers"] if name == b"cookie"), None)
-        try:
-            revoked = cookie is not None and guard.is_revoked(cookie.decode("latin-1"))
-        except Refusal as refusal:
-            await _send_reply(send, refusal.reply)
-            return
-        if not revoked or cookie is None:
+    async def _app_unless_revoked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Call the app; for a revoked session, without its login cookies and with their deletion.
+
+        Covers WebSocket handshakes too: a socket opened with a revoked session's
+        cookies would keep that session alive in an app that trusts them.
+        """
+        cookie_header = _cookie_header(scope)
+        if not cookie_header:
             await self.app(scope, receive, send)
             return
-        stripped = strip_cookies(cookie.decode("latin-1"), handler.login_cookie_names).encode("latin-1")
-        headers = [(name, stripped if name == b"cookie" else value) for name, value in scope["headers"]]
-        deletions = [
-            (b"set-cookie", value.encode("latin-1"))
-            for _, value in handler.deletions(scope.get("scheme") in ("https", "wss"))
-        ]
+        http = scope["type"] == "http"
+        try:
+            screened = self.handler.screen(cookie_header, scope.get("scheme") in ("https", "wss"))
+        except Refusal as refusal:
+            if http:
+                await _send_reply(send, refusal.reply)
+            else:
+                await send({"type": "websocket.close", "code": 1011})
+            return
+        if screened is None:
+            await self.app(scope, receive, send)
+            return
+        stripped, deletions = screened
+        headers = [(name, value) for name, value in scope["headers"] if name != b"cookie"]
+        if stripped:
+            headers.append((b"cookie", stripped.encode("latin-1")))
+        raw_deletions = [(b"set-cookie", value.encode("latin-1")) for _, value in deletions]
+        first_message = "http.response.start" if http else "websocket.accept"
 
         async def send_deleting(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *deletions]}
+            if message["type"] == first_message:
+                message = {**message, "headers": [*message.get("headers", ()), *raw_deletions]}
             await send(message)
 
         await self.app({**scope, "headers": headers}, receive, send_deleting)
@@ -140,6 +153,12 @@ class LogoutMiddleware:
             return message
 
         return receive_after_discovery
+
+
+def _cookie_header(scope: Scope) -> str:
+    """Every Cookie header of the request as one: HTTP/2 clients may send cookies in several fields."""
+    values = [value for name, value in scope["headers"] if name == b"cookie"]
+    return b"; ".join(values).decode("latin-1")
 
 
 def _common_part(paths: Iterable[str]) -> str:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .cookies import CookieSpec, check_cookie_domain, check_cookie_name, check_cookie_path
 from .errors import ConfigError, LogoutError
@@ -21,6 +22,15 @@ _PATH = re.compile(r"/[^\s?#<>\"\\\x00-\x1f\x7f]*")  # no query, fragment, space
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _SECRETS = frozenset(("client_secret",))
 _MASKED = "'***'"
+# The end-session parameters the middleware sets itself; extra_params may not.
+_RESERVED_PARAMS = frozenset(
+    ("post_logout_redirect_uri", "id_token_hint", "state", "client_id", "logout_hint", "ui_locales")
+)
+# JWS algorithms (RFC 7518, RFC 8037, RFC 8812) a logout token may be signed with.
+_JWS_ALGORITHMS = frozenset(
+    ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "ES256K", "EdDSA",
+     "Ed25519", "HS256", "HS384", "HS512")
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +75,8 @@ class LogoutConfig:
     redirect_param: str | None = "redirect_uri"
     #: More parameters for the end-session URL, for providers that want them.
     extra_params: tuple[tuple[str, str], ...] = field(default=())
+    #: Languages for the provider's logout pages, space-separated BCP 47 tags (``ui_locales``).
+    ui_locales: str | None = None
     #: Longer end-session URLs are sent as a self-submitting form POST instead.
     max_url_length: int = 8000
 
@@ -137,10 +149,13 @@ class LogoutConfig:
             _check_prefix_rules(spec)
 
     def __repr__(self) -> str:
-        shown = (
-            f"{f.name}={_MASKED if f.name in _SECRETS and getattr(self, f.name) else repr(getattr(self, f.name))}"
-            for f in dataclasses.fields(self)
-        )
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRETS and value:
+                shown.append(f"{f.name}={_MASKED}")
+            else:
+                shown.append(f"{f.name}={(repr(mask_url_password(value)) if isinstance(value, str) else repr(value))}")
         return f"LogoutConfig({', '.join(shown)})"
 
     @property
@@ -234,6 +249,8 @@ class LogoutConfig:
         if self.redirect_param is not None:
             _check_text(self.redirect_param, "redirect_param")
         set_(self, "extra_params", _extra_params(self.extra_params))
+        if self.ui_locales is not None:
+            _check_text(self.ui_locales, "ui_locales")
         if isinstance(self.max_url_length, bool) or not isinstance(self.max_url_length, int):
             raise ConfigError(f"max_url_length must be a whole number, got {self.max_url_length!r}")
         if self.max_url_length < 256:
@@ -265,6 +282,10 @@ class LogoutConfig:
             raise ConfigError(
                 "logout_callback_path needs post_logout_redirect_uri: the registered URL of that callback path"
             )
+        preset = self.preset
+        if preset is not None and not preset.standard:
+            raise ConfigError(f"logout_callback_path cannot work with provider={preset.name!r}: it sends no state back")
+        _check_prefix_rules(CookieSpec(self.state_cookie, path=self.logout_callback_path))
 
     def _check_provider_logout(self) -> None:
         paths = [self.logout_path, self.logout_callback_path]
@@ -283,10 +304,12 @@ class LogoutConfig:
         _check_whole_number(self, "logout_token_max_age_without_exp", minimum=1, optional=True)
         algorithms = _as_tuple(self.logout_token_algorithms, "logout_token_algorithms")
         for algorithm in algorithms:
-            if not isinstance(algorithm, str) or algorithm.lower() == "none":
+            if algorithm not in _JWS_ALGORITHMS:
                 raise ConfigError(
-                    f"logout_token_algorithms must name JWS algorithms other than none, got {algorithm!r}"
+                    f"logout_token_algorithms must name JWS signing algorithms such as 'RS256', got {algorithm!r}"
                 )
+            if algorithm.startswith("HS") and self.client_secret is None:
+                raise ConfigError(f"logout_token_algorithms has {algorithm}, which needs client_secret to verify")
         object.__setattr__(self, "logout_token_algorithms", algorithms)
         if self.backchannel_logout_path is not None or self.frontchannel_logout_path is not None:
             if self.issuer is None:
@@ -396,7 +419,26 @@ def _extra_params(value: object) -> tuple[tuple[str, str], ...]:
         if not (isinstance(item, tuple) and len(item) == 2):
             raise ConfigError(f"extra_params must be a mapping or (name, value) pairs, got {item!r}")
         name, text = item
+        if name in _RESERVED_PARAMS:
+            hint = "use the ui_locales option" if name == "ui_locales" else "the middleware sets it"
+            raise ConfigError(f"extra_params must not set {name!r}: {hint}")
         _check_text(name, "extra_params name")
         _check_text(text, f"extra_params[{name!r}]")
         pairs.append((name, text))
     return tuple(pairs)
+
+
+def mask_url_password(value: str) -> str:
+    """``redis://:secret@host/0`` becomes ``redis://:***@host/0``; anything else is returned as is."""
+    if "@" not in value or "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not password:
+        return value
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()

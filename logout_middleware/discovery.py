@@ -118,10 +118,6 @@ class MetadataCache:
         self._monotonic = monotonic
         self._entry: tuple[ProviderMetadata, float] | None = None
 
-    def seed(self, metadata: ProviderMetadata) -> None:
-        """Store metadata got elsewhere."""
-        self._entry = (metadata, self._monotonic())
-
     def get(self) -> Steps[ProviderMetadata]:
         """Fresh metadata, fetched (by yielding the request) only when stale or missing."""
         entry = self._entry

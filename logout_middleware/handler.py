@@ -25,7 +25,7 @@ from .providers import preset_logout_url
 from .receivers import MAX_BODY, ProviderLogout
 from .return_to import is_local_path, pack_state_cookie, unpack_state_cookie
 from .revocation import open_store
-from .sessions import SessionGuard
+from .sessions import SessionGuard, strip_cookies
 from .token_revocation import describe_answer, revocation_request
 from .tokens import is_compact_jwt
 from .urls import endpoint_and_separator
@@ -110,8 +110,6 @@ class LogoutHandler:
             if needs_discovery and config.issuer
             else None
         )
-        #: Whether any request may need the provider (so the adapter needs an HTTP client).
-        self.uses_network = self.discovery is not None or bool(self._token_cookies)
         self._time = time.time
         #: The revocation check every request goes through, or None when nothing can revoke a session.
         self.guard: SessionGuard | None = None
@@ -165,6 +163,20 @@ class LogoutHandler:
         except Refusal as refusal:
             return refusal.reply
 
+    def screen(self, cookie_header: str, secure: bool) -> tuple[str, list[tuple[str, str]]] | None:
+        """What a request with *cookie_header* may take to the app.
+
+        None when it belongs to no revoked session (or checks are off);
+        otherwise the Cookie header without the login cookies, for the app,
+        and the ``Set-Cookie`` lines that delete them, for the response.
+
+        :raises Refusal: (503) the store cannot tell and is set to fail closed.
+        """
+        guard = self.guard
+        if guard is None or not guard.is_revoked(cookie_header):
+            return None
+        return strip_cookies(cookie_header, self.login_cookie_names), self._deletions[secure]
+
     def deletions(self, secure: bool) -> list[tuple[str, str]]:
         """The ``Set-Cookie`` headers that delete every login cookie."""
         return self._deletions[secure]
@@ -179,13 +191,12 @@ class LogoutHandler:
 
     def _logout(self, request: LogoutRequest) -> Steps[Reply]:
         config = self.config
-        headers = request.headers
         self._refuse_unwanted(request)
         params = query_params(request.query_string)
         redirect_uri = self._requested_redirect(params) or config.post_logout_redirect_uri
         return_to = self._requested_return_to(params)
 
-        cookie_header = headers.get("cookie") or ""
+        cookie_header = request.cookie
         id_token = read_cookie(cookie_header, config.id_token_cookie) or None
         if id_token is not None and not is_compact_jwt(id_token):
             logger.warning(MALFORMED_ID_TOKEN, config.id_token_cookie)
@@ -240,6 +251,7 @@ class LogoutHandler:
             id_token=id_token,
             state=state,
             client_id=config.client_id,
+            ui_locales=config.ui_locales,
             extra_params=config.extra_params,
         )
         if len(location) > config.max_url_length:
@@ -327,7 +339,7 @@ class LogoutHandler:
         if request.method not in ("GET", "HEAD"):
             raise Refusal(405, "the logout callback takes GET", ("Allow", "GET, HEAD"))
         state = single_param(query_params(request.query_string), "state")
-        cookie = read_cookie(request.headers.get("cookie") or "", config.state_cookie)
+        cookie = read_cookie(request.cookie, config.state_cookie)
         headers = [*self._fixed_headers]
         if cookie is not None:
             path = request.root_path + (config.logout_callback_path or "/")

@@ -29,22 +29,29 @@ class JwksCache:
         self.timeout = timeout
         self._monotonic = monotonic
         self._entry: tuple[str, dict[str, Any], float] | None = None
+        self._last_attempt = float("-inf")
 
     def get(self, jwks_uri: str) -> Steps[dict[str, Any]]:
         """The key set, fetched when missing, stale, or from another URL."""
         entry = self._entry
-        if entry is not None and entry[0] == jwks_uri and self._monotonic() - entry[2] < self.ttl:
+        now = self._monotonic()
+        if entry is not None and entry[0] == jwks_uri and now - entry[2] < self.ttl:
             return entry[1]
+        if entry is None and now - self._last_attempt < MIN_REFETCH_INTERVAL:
+            # The last try failed moments ago: answer at once rather than ask again.
+            raise DiscoveryError("the provider's keys could not be fetched just now", unavailable=True)
         return (yield from self._fetch(jwks_uri))
 
     def refresh_for_unknown_key(self, jwks_uri: str) -> Steps[dict[str, Any] | None]:
-        """Fetch the keys again after a token named an unknown ``kid``; None if fetched too recently."""
-        entry = self._entry
-        if entry is not None and self._monotonic() - entry[2] < MIN_REFETCH_INTERVAL:
+        """Fetch the keys again after a token named an unknown ``kid``; None if tried too recently."""
+        if self._monotonic() - self._last_attempt < MIN_REFETCH_INTERVAL:
             return None
         return (yield from self._fetch(jwks_uri))
 
     def _fetch(self, jwks_uri: str) -> Steps[dict[str, Any]]:
+        # Counted before the request goes out, and whatever its outcome: concurrent
+        # requests, and a provider that keeps failing, still get one fetch per interval.
+        self._last_attempt = self._monotonic()
         answer = yield Outbound("GET", jwks_uri, (("Accept", "application/json"),), timeout=self.timeout)
         try:
             if answer.error is not None or answer.status >= 500:

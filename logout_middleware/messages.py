@@ -36,6 +36,8 @@ class LogoutRequest:
     query_string: str
     #: The request headers; ``get`` with lower-case names.
     headers: Mapping[str, str]
+    #: Every Cookie header of the request, joined with ``"; "``.
+    cookie: str = ""
     #: Where the app is mounted (``SCRIPT_NAME``, ASGI ``root_path``).
     root_path: str = ""
     #: The request body, read (up to ``MAX_BODY + 1`` bytes) only for the handler's ``body_paths``.

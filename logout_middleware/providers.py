@@ -26,8 +26,6 @@ class Preset:
     redirect_param: str = "post_logout_redirect_uri"
     #: Whether the provider takes ``id_token_hint``, ``state``, ``logout_hint`` and ``ui_locales``.
     standard: bool = True
-    #: Whether client_id is always sent (the provider needs it to check the redirect).
-    sends_client_id: bool = False
     #: The end-session path below the issuer, when discovery does not give it.
     path_below_issuer: str | None = None
     #: The provider has no logout endpoint: only the app's own cookies can be cleared.
@@ -56,7 +54,6 @@ PRESETS = {
         Preset(
             "keycloak",
             "https://www.keycloak.org/docs/latest/securing_apps/#_oidc-logout",
-            sends_client_id=True,
             path_below_issuer="/protocol/openid-connect/logout",
         ),
         # Okta requires id_token_hint on /v1/logout.
@@ -78,7 +75,6 @@ PRESETS = {
             "https://auth0.com/docs/authenticate/login/logout/log-users-out-of-auth0",
             redirect_param="returnTo",
             standard=False,
-            sends_client_id=True,
             path_below_issuer="/v2/logout",
         ),
         # Cognito's hosted UI: https://{domain}/logout?client_id=&logout_uri=; the domain is not the
@@ -88,7 +84,6 @@ PRESETS = {
             "https://docs.aws.amazon.com/cognito/latest/developerguide/logout-endpoint.html",
             redirect_param="logout_uri",
             standard=False,
-            sends_client_id=True,
         ),
         # Google publishes no end_session_endpoint: the app can only clear its own cookies
         # (and revoke tokens at the revocation_endpoint of its discovery document).
@@ -109,6 +104,7 @@ def preset_logout_url(
     id_token: str | None,
     state: str | None,
     client_id: str | None,
+    ui_locales: str | None = None,
     extra_params: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """Build the logout URL the way *preset*'s provider wants it (``None``: the standard way)."""
@@ -119,6 +115,7 @@ def preset_logout_url(
             id_token=id_token,
             state=state,
             client_id=client_id,
+            ui_locales=ui_locales,
             extra_params=extra_params,
         )
     # Auth0's /v2/logout and Cognito's /logout know neither id_token_hint nor state.

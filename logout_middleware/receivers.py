@@ -29,10 +29,14 @@ BACKCHANNEL_DONE = "back-channel logout: %s revoked"
 BACKCHANNEL_UNAVAILABLE = "back-channel logout not recorded, the provider should retry: %s"
 FRONTCHANNEL_DONE = "front-channel logout: %s"
 FRONTCHANNEL_REFUSED = "front-channel logout refused: %s"
+NOT_ADVERTISED = "the provider's discovery document does not say backchannel_logout_supported; check its setup"
 
 #: The largest request body the back-channel receiver reads; a logout token is far smaller.
 MAX_BODY = 64 * 1024
 _MAX_FORM_FIELDS = 64
+# Anyone may call the receivers, and what they record is kept for max_token_lifetime:
+# identifiers longer than any provider issues are refused rather than stored.
+MAX_IDENTIFIER = 255
 _SIGNED_OUT_PAGE = b"<!DOCTYPE html><title>Signed out</title>"
 
 
@@ -58,6 +62,7 @@ class ProviderLogout:
         self._jwks = JwksCache(ttl=config.discovery_ttl, timeout=config.http_timeout)
         self._time = time.time
         self._frame_ancestors = _origin(config.issuer or "")
+        self._warned_not_advertised = False
 
     def backchannel(self, request: LogoutRequest) -> Steps[Reply]:
         """Back-Channel Logout 1.0 sections 2.5 to 2.8: validate the logout token, record the revocation."""
@@ -108,20 +113,28 @@ class ProviderLogout:
         metadata = yield from self._metadata()
         if metadata is None or metadata.jwks_uri is None:
             raise DiscoveryError("the discovery document has no jwks_uri", unavailable=False)
-        algorithms = config.logout_token_algorithms or _asymmetric(metadata.id_token_signing_alg_values_supported)
+        if not metadata.backchannel_logout_supported and not self._warned_not_advertised:
+            self._warned_not_advertised = True
+            logger.warning(NOT_ADVERTISED)
+        # The algorithm registered for our id_tokens (id_token_signed_response_alg,
+        # RS256 unless changed), not every one the provider supports: a token
+        # signed with another algorithm is refused even if a provider key fits it.
+        algorithms = config.logout_token_algorithms or ("RS256",)
         keys = yield from self._jwks.get(metadata.jwks_uri)
         for attempt in range(2):
             try:
-                return validate_logout_token(
-                    tokens[0],
-                    jwks=keys,
-                    issuer=config.issuer or "",
-                    client_id=config.client_id or "",
-                    now=self._time(),
-                    algorithms=algorithms,
-                    client_secret=config.client_secret,
-                    leeway=config.logout_token_leeway,
-                    accept_missing_exp_max_age=config.logout_token_max_age_without_exp,
+                return self._checked(
+                    validate_logout_token(
+                        tokens[0],
+                        jwks=keys,
+                        issuer=config.issuer or "",
+                        client_id=config.client_id or "",
+                        now=self._time(),
+                        algorithms=algorithms,
+                        client_secret=config.client_secret,
+                        leeway=config.logout_token_leeway,
+                        accept_missing_exp_max_age=config.logout_token_max_age_without_exp,
+                    )
                 )
             except UnknownKeyError as exc:
                 refreshed = (yield from self._jwks.refresh_for_unknown_key(metadata.jwks_uri)) if attempt == 0 else None
@@ -131,6 +144,13 @@ class ProviderLogout:
             except LogoutTokenError as exc:
                 raise BackchannelRefusal(str(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _checked(self, claims: LogoutClaims) -> LogoutClaims:
+        for name in ("sid", "sub", "jti"):
+            value = getattr(claims, name)
+            if value is not None and len(value) > MAX_IDENTIFIER:
+                raise BackchannelRefusal(f"{name} is longer than {MAX_IDENTIFIER} characters")
+        return claims
 
     def frontchannel(self, request: LogoutRequest) -> Steps[Reply]:
         """Front-Channel Logout 1.0 section 2: record the revocation, delete the cookies if they came."""
@@ -144,9 +164,12 @@ class ProviderLogout:
         if iss is not None and iss != config.issuer:
             logger.warning(FRONTCHANNEL_REFUSED, "iss is not the configured issuer")
             raise Refusal(400, "iss is not this app's provider")
+        if sid is not None and len(sid) > MAX_IDENTIFIER:
+            logger.warning(FRONTCHANNEL_REFUSED, "sid is too long")
+            raise Refusal(400, f"sid is longer than {MAX_IDENTIFIER} characters")
         if config.frontchannel_logout_session_required and sid is None:
             raise Refusal(400, "iss and sid are required")
-        session = self.guard.session(request.headers.get("cookie") or "")
+        session = self.guard.session(request.cookie)
         # Browsers that block third-party cookies send none in the provider's
         # frame, so the revocation is recorded by iss and sid regardless.
         if iss is not None and sid is not None:
@@ -178,15 +201,9 @@ class ProviderLogout:
         """For nginx ``auth_request`` and Traefik ``ForwardAuth``: 204, or 401 for a revoked session."""
         if request.method not in ("GET", "HEAD"):
             return plain_reply(405, "forward auth takes GET", ("Allow", "GET, HEAD"))
-        if self.guard.is_revoked(request.headers.get("cookie") or ""):
+        if self.guard.is_revoked(request.cookie):
             return plain_reply(401, "this session was signed out", *self._deletions(request.scheme == "https"))
         return Reply(204, [("Cache-Control", "no-store")])
-
-
-def _asymmetric(algorithms: tuple[str, ...]) -> tuple[str, ...]:
-    """The provider's signing algorithms without ``none`` and HMAC, or RS256 when it names none."""
-    kept = tuple(a for a in algorithms if a != "none" and not a.startswith("HS"))
-    return kept or ("RS256",)
 
 
 def _origin(url: str) -> str:

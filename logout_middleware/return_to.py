@@ -44,7 +44,7 @@ def unpack_state_cookie(value: str, state: str, *, now: int, max_age: int) -> st
     """The page to return to, if the cookie is intact, fresh, and made for this *state*."""
     nonce, _, rest = value.partition(".")
     issued_at, _, page = rest.partition(".")
-    if not hmac.compare_digest(nonce.encode(), state.encode()) or not issued_at.isdigit():
+    if not hmac.compare_digest(nonce.encode(), state.encode()) or not (issued_at.isascii() and issued_at.isdigit()):
         return None
     if not 0 <= now - int(issued_at) <= max_age:
         return None

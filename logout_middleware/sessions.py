@@ -22,6 +22,8 @@ logger = logging.getLogger("logout_middleware")
 STORE_UNAVAILABLE = "the revocation store is unavailable and fails closed: %s"
 
 _CACHE_SIZE = 4096
+# Larger cookies are decoded every time rather than kept: the cache must not be a way to fill memory.
+_CACHEABLE_TOKEN = 8 * 1024
 Session = tuple[str, "str | None", "str | None", "float | None"]  # iss, sid, sub, iat
 
 
@@ -34,7 +36,7 @@ class SessionGuard:
         self.id_token_cookie = id_token_cookie
         self._marker = id_token_cookie + "="
         # Decoding a token costs more than the store lookup; the same cookie comes back on every request.
-        self._sessions: dict[str, Session | None] = {}
+        self._sessions: dict[str, Session] = {}
 
     def session(self, cookie_header: str) -> Session | None:
         """The (iss, sid, sub, iat) of the request's id_token cookie, if it holds a readable token."""
@@ -43,12 +45,14 @@ class SessionGuard:
         token = read_cookie(cookie_header, self.id_token_cookie)
         if not token:
             return None
-        if token in self._sessions:
-            return self._sessions[token]
+        cached = self._sessions.get(token)
+        if cached is not None:
+            return cached
         session = _session_of(token)
-        if len(self._sessions) >= _CACHE_SIZE:
-            self._sessions.clear()
-        self._sessions[token] = session
+        if session is not None and len(token) <= _CACHEABLE_TOKEN:
+            if len(self._sessions) >= _CACHE_SIZE:
+                self._sessions.clear()
+            self._sessions[token] = session
         return session
 
     def is_revoked(self, cookie_header: str) -> bool:

@@ -14,8 +14,8 @@ by option.
 * lists: ``GET,POST``; in TOML ``["GET", "POST"]``;
 * cookies (``clear_cookies``): ``session,sso:/:example.com``; in TOML
   ``["session", {name = "sso", domain = "example.com"}]``;
-* name/value pairs (``extra_params``): ``prompt=login,ui_locales=de``; in TOML
-  ``{prompt = "login", ui_locales = "de"}``;
+* name/value pairs (``extra_params``): ``prompt=login,tenant=acme``; in TOML
+  ``{prompt = "login", tenant = "acme"}``;
 * options that may be unset (``str | None``): an empty value unsets them,
   in the environment and in TOML (``cookie_domain = ""``).
 
@@ -55,9 +55,8 @@ import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal, Union
-from urllib.parse import urlsplit
 
-from .config import _SECRETS, LogoutConfig
+from .config import _SECRETS, LogoutConfig, mask_url_password
 from .cookies import CookieSpec
 from .errors import ConfigError
 
@@ -135,7 +134,7 @@ def render_config(config: LogoutConfig, *, style: Literal["toml", "env"] = "toml
         if field.name in _SECRETS and value:
             value = _MASK
         elif isinstance(value, str):
-            value = _mask_url_password(value)
+            value = mask_url_password(value)
         try:
             text = _as_toml(value) if style == "toml" else _as_env_text(value)
         except _Invalid as exc:
@@ -201,10 +200,7 @@ def _convert_or_raise(value: object, hint: Any, where: str, option: str, *, from
     try:
         return _convert(value, hint, from_env=from_env)
     except _Invalid as exc:
-        if option in _SECRETS:
-            shown = _MASK
-        else:
-            shown = _shorten(_mask_url_password(value) if isinstance(value, str) else value)
+        shown = _MASK if option in _SECRETS else _shorten(mask_url_password(value) if isinstance(value, str) else value)
         raise ConfigError(f"{where}: {exc}, got {shown}") from None
     except ConfigError as exc:  # raised by CookieSpec for a bad name, path or domain
         raise ConfigError(f"{where}: {exc}") from None
@@ -381,22 +377,6 @@ def _default(field: dataclasses.Field[Any]) -> Any:
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return dataclasses.MISSING  # pragma: no cover - every option has a default
-
-
-def _mask_url_password(value: str) -> str:
-    """``redis://:secret@host/0`` becomes ``redis://:***@host/0``; anything else is returned as is."""
-    if "@" not in value or "://" not in value:
-        return value
-    try:
-        parts = urlsplit(value)
-        password = parts.password
-    except ValueError:
-        return value
-    if not password:
-        return value
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return parts._replace(netloc=f"{user}:{_MASK}@{host}").geturl()
 
 
 def _as_toml(value: object) -> str:

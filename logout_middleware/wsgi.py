@@ -12,7 +12,6 @@ from .discovery import ProviderMetadata
 from .handler import MAX_BODY, LogoutHandler, LogoutRequest
 from .messages import Refusal
 from .outbound import Inbound, Outbound, run_sync
-from .sessions import SessionGuard, strip_cookies
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -65,7 +64,7 @@ class LogoutMiddleware:
         path_info = environ.get("PATH_INFO", "")
         if path_info not in self._paths:
             if self._guard is not None:
-                return self._app_unless_revoked(environ, start_response, self._guard)
+                return self._app_unless_revoked(environ, start_response)
             return self.app(environ, start_response)
         path = self._paths[path_info]
         request = Request(environ)
@@ -76,6 +75,7 @@ class LogoutMiddleware:
             host=request.host,
             query_string=request.query_string,
             headers=request.headers,
+            cookie=environ.get("HTTP_COOKIE", ""),
             root_path=request.script_name,
             body=_read_body(environ) if path in self.handler.body_paths else b"",
         )
@@ -83,21 +83,19 @@ class LogoutMiddleware:
         start_response(reply.status_line, reply.headers)
         return [reply.body]
 
-    def _app_unless_revoked(
-        self, environ: WSGIEnvironment, start_response: StartResponse, guard: SessionGuard
-    ) -> Iterable[bytes]:
+    def _app_unless_revoked(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Call the app; for a revoked session, without its login cookies and with their deletion."""
-        handler = self.handler
-        cookie_header = environ.get("HTTP_COOKIE", "")
+        cookie_header = environ.get("HTTP_COOKIE")
+        if not cookie_header:
+            return self.app(environ, start_response)
         try:
-            revoked = bool(cookie_header) and guard.is_revoked(cookie_header)
+            screened = self.handler.screen(cookie_header, environ.get("wsgi.url_scheme") == "https")
         except Refusal as refusal:
             start_response(refusal.reply.status_line, refusal.reply.headers)
             return [refusal.reply.body]
-        if not revoked:
+        if screened is None:
             return self.app(environ, start_response)
-        environ["HTTP_COOKIE"] = strip_cookies(cookie_header, handler.login_cookie_names)
-        deletions = handler.deletions(environ.get("wsgi.url_scheme") == "https")
+        environ["HTTP_COOKIE"], deletions = screened
 
         def start_response_deleting(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             return start_response(status, [*headers, *deletions], exc_info)
@@ -113,12 +111,21 @@ class LogoutMiddleware:
 
 
 def _read_body(environ: WSGIEnvironment) -> bytes:
-    """At most MAX_BODY + 1 bytes of the body: enough for the core to tell "too large"."""
+    """At most MAX_BODY + 1 bytes of the body: enough for the core to tell "too large".
+
+    PEP 3333: never read past CONTENT_LENGTH, and without it only from a
+    server that says the input ends (``wsgi.input_terminated``); otherwise a
+    client that sends nothing would hold the worker.
+    """
     try:
-        length = int(environ.get("CONTENT_LENGTH") or MAX_BODY + 1)
+        length = int(environ.get("CONTENT_LENGTH") or -1)
     except ValueError:
+        length = -1
+    if length < 0:
+        if not environ.get("wsgi.input_terminated"):
+            return b""
         length = MAX_BODY + 1
-    body: bytes = environ["wsgi.input"].read(min(max(length, 0), MAX_BODY + 1))
+    body: bytes = environ["wsgi.input"].read(min(length, MAX_BODY + 1))
     return body
 
 

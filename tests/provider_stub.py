@@ -26,6 +26,8 @@ class StubState:
     #: The JWK Set served at /jwks, or raw bytes to serve instead, with ``jwks_status``.
     jwks: dict[str, Any] | bytes = field(default_factory=lambda: {"keys": []})
     jwks_status: int = 200
+    #: The discovery document's id_token_signing_alg_values_supported.
+    algorithms: list[str] = field(default_factory=lambda: ["RS256", "ES256"])
     delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -37,7 +39,7 @@ class StubState:
             "jwks_uri": f"{self.issuer}/jwks",
             "end_session_endpoint": f"{self.issuer}/session/end",
             "revocation_endpoint": f"{self.issuer}/token/revocation",
-            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            "id_token_signing_alg_values_supported": self.algorithms,
             "backchannel_logout_supported": True,
             "backchannel_logout_session_supported": True,
             "frontchannel_logout_supported": False,

@@ -13,15 +13,18 @@ from urllib.parse import urlencode
 import pytest
 from joserfc import jws
 from joserfc.jwk import RSAKey
+from webob import Request
 
 from logout_middleware import ConfigError, LogoutConfig
+from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
 from logout_middleware.logout_token import BACKCHANNEL_LOGOUT_EVENT
 from logout_middleware.revocation import MemoryStore, StoreUnavailableError
+from logout_middleware.sessions import SessionGuard
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
-from tests.apps import echo_wsgi
+from tests.apps import echo_asgi, echo_wsgi
 from tests.provider_stub import StubState
 from tests.redis_server import redis_server
-from tests.transports import Raw, Send, middleware_sender, wsgi_sender
+from tests.transports import Raw, Send, asgi_sender, drive_asgi, middleware_sender, wsgi_sender
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
 ROTATED = RSAKey.generate_key(2048, parameters={"kid": "k2"})
@@ -76,7 +79,9 @@ def app_saw(send: Send, cookie: str) -> tuple[str, list[str]]:
     """What cookie header the app received for a request with *cookie*, and the Set-Cookie lines sent back."""
     response = send("GET", "/page", {"Cookie": cookie})
     assert response.status == 200
-    return response.body.decode().partition("cookie=")[2], response.get_all("Set-Cookie")
+    seen = response.body.decode().partition("cookie=")[2]
+    # An app behind the ASGI adapter gets no Cookie header at all when nothing is left; WSGI gets "".
+    return ("" if seen == "None" else seen), response.get_all("Set-Cookie")
 
 
 def test_a_valid_logout_token_revokes_that_session_only(stub: StubState, kind: str) -> None:
@@ -345,7 +350,7 @@ def test_a_store_that_fails_closed_gets_503_not_a_traceback(stub: StubState, kin
     ],
 )
 def test_unusable_keys_get_503_so_the_provider_retries(
-    stub: StubState, kind: str, jwks: bytes, status: int, answer: int
+    stub: StubState, kind: str, jwks: bytes, status: int, answer: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stub.jwks, stub.jwks_status = jwks, status
     send = make(kind, stub)
@@ -354,6 +359,8 @@ def test_unusable_keys_get_503_so_the_provider_retries(
     assert response.status == answer
     assert json.loads(response.body)["error"] == "temporarily_unavailable"
     stub.jwks, stub.jwks_status = {"keys": [KEY.as_dict(private=False)]}, 200
+    assert post_token(send, token).status == 503, "no second fetch within MIN_REFETCH_INTERVAL"
+    monkeypatch.setattr("logout_middleware.jwks.MIN_REFETCH_INTERVAL", 0.0)
     assert post_token(send, token).status == 200, "the provider's retry succeeds once the keys are back"
 
 
@@ -377,3 +384,122 @@ def test_redis_going_away_does_not_take_the_app_down(stub: StubState, tmp_path: 
         assert answer.status == 503, "not recorded: the provider must retry"
         assert json.loads(answer.body)["error"] == "temporarily_unavailable"
         store.close()
+
+
+# -- hardening ----------------------------------------------------------------------
+
+
+def test_only_the_registered_algorithm_is_accepted_even_if_the_provider_supports_more(
+    stub: StubState, kind: str
+) -> None:
+    stub.algorithms = ["RS256", "PS256", "RS512"]
+    send = make(kind, stub)
+    for alg in ("PS256", "RS512"):
+        assert "alg" in error_of(post_token(send, logout_token(stub.issuer, alg=alg))), alg
+    assert (
+        post_token(make(kind, stub, logout_token_algorithms=["PS256"]), logout_token(stub.issuer, alg="PS256")).status
+        == 200
+    )
+
+
+def test_identifiers_longer_than_any_provider_issues_are_not_stored(stub: StubState, kind: str) -> None:
+    store = MemoryStore()
+    send = make(kind, stub, revocation_store=store, frontchannel_logout_path="/frontchannel-logout")
+    assert "longer than 255" in error_of(post_token(send, logout_token(stub.issuer, sid="s" * 256)))
+    query = urlencode({"iss": stub.issuer, "sid": "s" * 256})
+    assert send("GET", f"/frontchannel-logout?{query}", {}).status == 400
+    assert store._sessions == {}
+
+
+def test_unknown_kids_from_a_failing_provider_still_fetch_once_per_interval(stub: StubState, kind: str) -> None:
+    stub.jwks, stub.jwks_status = b"{}", 500
+    send = make(kind, stub)
+    for sid in "abcdef":
+        assert post_token(send, logout_token(stub.issuer, key=ROTATED, sid=sid)).status in (400, 503)
+    assert [r["path"] for r in stub.requests].count("/jwks") == 1
+
+
+def test_wsgi_reads_no_body_without_content_length(stub: StubState) -> None:
+    """PEP 3333: without CONTENT_LENGTH (and no wsgi.input_terminated) nothing is read, so nothing can hang."""
+
+    class Endless:
+        def read(self, size: int = -1) -> bytes:
+            raise AssertionError("the body must not be read")
+
+    middleware = WsgiMiddleware(echo_wsgi, issuer=stub.issuer, client_id="rp", backchannel_logout_path="/bc")
+    environ = Request.blank("/bc", method="POST", headers=FORM).environ
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input"] = Endless()
+    response = Request(environ).get_response(middleware)
+    assert response.status_code == 400
+    assert b"logout_token must be given exactly once" in response.body
+
+
+def test_asgi_joins_every_cookie_header_and_covers_websockets(stub: StubState) -> None:
+    """HTTP/2 clients may split cookies over several fields; a WebSocket handshake is a request too."""
+    middleware = AsgiMiddleware(echo_asgi, issuer=stub.issuer, client_id="rp", backchannel_logout_path="/bc",
+                                clear_cookies=["session"], revocation_store=MemoryStore())  # fmt: skip
+    send = asgi_sender(middleware)
+    token = id_token(stub.issuer, sid="split")
+    assert (
+        send("POST", "/bc", FORM, urlencode({"logout_token": logout_token(stub.issuer, sid="split")}).encode()).status
+        == 200
+    )
+    headers = [
+        (b"host", b"app.example"),
+        (b"cookie", b"theme=dark"),
+        (b"cookie", f"id_token={token}; session=s".encode()),
+    ]
+    scope = {"type": "http", "method": "GET", "path": "/page", "root_path": "", "headers": headers, "query_string": b""}
+    sent = drive_asgi(middleware, scope, [{"type": "http.request"}])
+    assert sent[1]["body"] == b"app saw GET /page cookie=theme=dark"
+    assert [v.split(b";")[0] for n, v in sent[0]["headers"] if n == b"set-cookie"] == [b"id_token=", b"session="]
+
+    seen: list[Any] = []
+
+    async def socket_app(scope: Any, receive: Any, send_: Any) -> None:
+        seen.append(scope["headers"])
+        await send_({"type": "websocket.accept"})
+
+    ws_scope = {"type": "websocket", "path": "/ws", "headers": headers, "scheme": "ws", "query_string": b""}
+    accepted = drive_asgi(AsgiMiddleware(socket_app, middleware.config), ws_scope, [])
+    assert (b"cookie", b"theme=dark") in seen[0] and not any(b"id_token" in v for _, v in seen[0])
+    assert any(n == b"set-cookie" for n, _ in accepted[0]["headers"])
+
+
+def test_logout_finds_the_id_token_in_any_cookie_header() -> None:
+    token = id_token("https://op.example")
+    middleware = AsgiMiddleware(echo_asgi, end_session_endpoint="https://op.example/end")
+    headers = [(b"host", b"app.example"), (b"cookie", b"theme=dark"), (b"cookie", f"id_token={token}".encode())]
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/logout",
+        "root_path": "",
+        "headers": headers,
+        "query_string": b"",
+    }
+    sent = drive_asgi(middleware, scope, [{"type": "http.request"}])
+    assert dict(sent[0]["headers"])[b"location"] == f"https://op.example/end?id_token_hint={token}".encode()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"logout_token_algorithms": ["HS256"]}, "needs client_secret"),
+        ({"logout_token_algorithms": ["RS265"]}, "logout_token_algorithms"),
+    ],
+)
+def test_algorithm_options_that_could_never_verify_are_refused(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        LogoutConfig(issuer="https://op.example", client_id="rp", backchannel_logout_path="/b", **options)
+
+
+def test_session_cache_keeps_neither_junk_nor_huge_cookies() -> None:
+    guard = SessionGuard(MemoryStore(), issuer=None, id_token_cookie="id_token")
+    for i in range(100):
+        guard.session(f"id_token=junk{i}")
+    guard.session(f"id_token={id_token('https://op.example', sid='x' * 9000)}")
+    assert guard._sessions == {}
+    guard.session(f"id_token={id_token('https://op.example')}")
+    assert len(guard._sessions) == 1

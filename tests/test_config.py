@@ -6,7 +6,6 @@ from typing import Any
 import pytest
 
 from logout_middleware import ConfigError, CookieSpec, LogoutConfig, LogoutError
-from logout_middleware.handler import LogoutHandler
 
 END = "https://op.example/session/end"
 
@@ -93,10 +92,12 @@ def test_bad_options_name_the_option(options: dict[str, Any], names: str) -> Non
         LogoutConfig(**{"end_session_endpoint": END, **options})
 
 
-def test_extra_params_cannot_shadow_standard_parameters() -> None:
-    config = LogoutConfig(end_session_endpoint=END, extra_params={"state": "fixed"})
-    with pytest.raises(ConfigError, match="extra_params"):
-        LogoutHandler(config)
+@pytest.mark.parametrize("name", ["state", "id_token_hint", "post_logout_redirect_uri", "client_id", "ui_locales"])
+def test_extra_params_cannot_shadow_standard_parameters(name: str) -> None:
+    """Refused when the config is built, with or without discovery, not on the first logout."""
+    for where in ({"end_session_endpoint": END}, {"issuer": "https://op.example"}):
+        with pytest.raises(ConfigError, match=f"extra_params must not set '{name}'"):
+            LogoutConfig(**where, extra_params={name: "x"})
 
 
 def test_from_options() -> None:

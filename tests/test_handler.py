@@ -161,3 +161,8 @@ def test_config_and_options_combine() -> None:
     middleware = WsgiMiddleware(echo_wsgi, config, client_id="b")
     assert middleware.config.client_id == "b"
     assert config.client_id == "a"
+
+
+def test_ui_locales_option(make: Factory) -> None:
+    response = make(ui_locales="de fr-CA", client_id="c")("GET", "/logout", {})
+    assert response.get("Location") == f"{END}?client_id=c&ui_locales=de%20fr-CA"

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import pytest
 from webob import Request
 
+from logout_middleware import ConfigError, LogoutConfig
 from logout_middleware.return_to import is_local_path, pack_state_cookie, unpack_state_cookie
 from logout_middleware.wsgi import LogoutMiddleware
 from tests.apps import echo_wsgi
@@ -53,6 +54,7 @@ def test_is_local_path(value: str, local: bool) -> None:
         pytest.param("n1.1000.!!!", "n1", 1001, None, id="bad-base64"),
         pytest.param("n1.1000._w", "n1", 1001, None, id="not-utf8"),
         pytest.param("n1", "n1", 1001, None, id="truncated"),
+        pytest.param("n1.\u00b2.Lw", "n1", 1001, None, id="non-ascii-digit"),
     ],
 )
 def test_unpack_state_cookie(cookie: str, state: str, now: int, expected: str | None) -> None:
@@ -131,3 +133,17 @@ def test_mounted_app_scopes_the_state_cookie_to_the_mount() -> None:
     response = request.get_response(app)
     (state_cookie,) = [line for line in response.headers.getall("Set-Cookie") if line.startswith("logout_state=")]
     assert state_cookie.endswith("; Max-Age=600; Path=/shop/cb; HttpOnly; SameSite=Lax")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"provider": "auth0", "issuer": "https://t.auth0.com/"}, "cannot work with provider='auth0'",
+                     id="preset-without-state"),
+        pytest.param({"state_cookie": "__Host-logout_state"}, "__Host-", id="host-prefix-on-a-path"),
+    ],
+)  # fmt: skip
+def test_callback_options_that_could_never_work_are_refused(options: dict[str, str], message: str) -> None:
+    options = {"end_session_endpoint": "https://op.example/end", "client_id": "rp", **options}
+    with pytest.raises(ConfigError, match=message):
+        LogoutConfig(post_logout_redirect_uri=CALLBACK, logout_callback_path="/logout/callback", **options)

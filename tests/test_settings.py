@@ -69,7 +69,7 @@ def test_every_option_has_a_variable() -> None:
         ),
         pytest.param("COOKIE_SAMESITE", "strict", "Strict", id="literal-any-case"),
         pytest.param(
-            "EXTRA_PARAMS", "prompt=login, ui_locales=de fr", (("prompt", "login"), ("ui_locales", "de fr")), id="pairs"
+            "EXTRA_PARAMS", "prompt=login, tenant=de fr", (("prompt", "login"), ("tenant", "de fr")), id="pairs"
         ),
         pytest.param("EXTRA_PARAMS", "a=", (("a", ""),), id="pairs-empty-value"),
         pytest.param("CLEAR_COOKIES", "session", ("session",), id="cookie-name"),
@@ -276,7 +276,7 @@ RICH = LogoutConfig(
     methods=("GET",),
     allowed_redirect_uris=("https://a.example/bye", 'https://a.example/"quoted"'),
     redirect_param=None,
-    extra_params=(("prompt", "login"), ("ui_locales", "de fr"), ("odd", 'back\\slash "quote" \u00e9')),
+    extra_params=(("prompt", "login"), ("tenant", "de fr"), ("odd", 'back\\slash "quote" \u00e9')),
     clear_cookies=("session", CookieSpec("sso", domain="example.com"), CookieSpec("api", path="/api"), CookieSpec("b")),
     cookie_domain="example.com",
     cookie_samesite="Strict",
@@ -308,8 +308,7 @@ def test_toml_rendering_marks_defaults_and_unset_options() -> None:
     assert 'issuer = ""  # not set' in shown
     assert 'redirect_param = ""  # not set' in shown
     assert (
-        'extra_params = {"prompt" = "login", "ui_locales" = "de fr", "odd" = "back\\\\slash \\"quote\\" \\u00e9"}'
-        in shown
+        'extra_params = {"prompt" = "login", "tenant" = "de fr", "odd" = "back\\\\slash \\"quote\\" \\u00e9"}' in shown
     )
     cookies = '["session", {name = "sso", domain = "example.com"}, {name = "api", path = "/api"}, {name = "b"}]'
     assert f"clear_cookies = {cookies}" in shown

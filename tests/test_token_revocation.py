@@ -103,8 +103,12 @@ def test_configuration_errors(options: dict[str, str], message: str) -> None:
         LogoutConfig(end_session_endpoint="https://op.example/end", **options)
 
 
-def test_secret_is_masked_in_repr() -> None:
-    config = LogoutConfig(end_session_endpoint="https://op.example/end", client_id="a", client_secret="hunter2")
+def test_secrets_are_masked_in_repr() -> None:
+    config = LogoutConfig(end_session_endpoint="https://op.example/end", client_id="a", client_secret="hunter2",
+                          forward_auth_path="/auth", revocation_store="memory://")  # fmt: skip
     assert "hunter2" not in repr(config)
     assert "client_secret='***'" in repr(config)
+    with_redis = LogoutConfig(end_session_endpoint="https://op.example/end", revocation_store="rediss://u:pw@r:6380/0")
+    assert "pw@" not in repr(with_redis)
+    assert "revocation_store='rediss://u:***@r:6380/0'" in repr(with_redis)
     assert "client_id='a'" in repr(config)
