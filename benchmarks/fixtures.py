@@ -17,6 +17,8 @@ END_SESSION_ENDPOINT = "https://op.example.com/oidc/session/end"
 AUTHING_APP_HOST = "https://op.example.com"
 REDIRECT_URI = "https://app.example.com/signed-out"
 CLIENT_ID = "bench-client"
+#: The issuer in every id_token here, and the one the revocation benchmarks configure.
+ISSUER = "https://op.example.com/oidc"
 STATE = "k1Xq3V9bR2mT0wLz8NcYfA"
 HOST = "app.example.com"
 LOGOUT_PATH = "/logout"
@@ -39,18 +41,27 @@ def _base64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _make_id_token() -> str:
-    """An RS256-shaped id_token of typical size (about 800 characters); the signature is filler."""
+#: The session of ID_TOKEN; the benchmarks of the revocation check keep it live.
+LIVE_SID = "08a5019c-17e1-4977-8f42-65a12843ea02"
+LIVE_SUB = "6543210fedcba9876543210f"
+
+
+def make_id_token(sid: str = LIVE_SID, sub: str = LIVE_SUB) -> str:
+    """An RS256-shaped id_token of typical size (about 800 characters); the signature is filler.
+
+    Nothing in the middleware verifies the cookie's signature (it reads the
+    claims to look the session up), so a filler one costs what a real one does.
+    """
     header = {"alg": "RS256", "kid": "3f4e5d6c7b8a", "typ": "JWT"}
     claims = {
-        "iss": "https://op.example.com/oidc",
-        "sub": "6543210fedcba9876543210f",
+        "iss": ISSUER,
+        "sub": sub,
         "aud": CLIENT_ID,
         "exp": 1_700_003_600,
         "iat": 1_700_000_000,
         "auth_time": 1_700_000_000,
         "nonce": "n-0S6_WzA2Mj",
-        "sid": "08a5019c-17e1-4977-8f42-65a12843ea02",
+        "sid": sid,
         "at_hash": "77QmUPtjPfzWtF2AnpK9RQ",
         "email": "jane.doe@example.com",
         "name": "Jane Doe",
@@ -60,12 +71,23 @@ def _make_id_token() -> str:
     return ".".join([*map(_base64url, parts), _base64url(signature)])
 
 
-ID_TOKEN = _make_id_token()
-# What a browser sends after login: analytics and preference cookies around ours.
-COOKIE_HEADER = (
-    f"_ga=GA1.2.1530718423.1700000000; theme=dark; {ID_TOKEN_COOKIE}={ID_TOKEN};"
-    " session=s%3AXb7pQ2mN9vK4wR1tY6uZ3aE8cD5fG0hJ; csrftoken=4kT9mZ2qW7xR1vB8nC3yL6pD0sF5hJ2g"
-)
+ID_TOKEN = make_id_token()
+
+
+def browser_cookie(id_token: str | None) -> str:
+    """What a browser sends after login: analytics and preference cookies around ours.
+
+    Without *id_token*, the same header as a visitor who never signed in (or
+    an app that keeps its session elsewhere) sends.
+    """
+    token = f" {ID_TOKEN_COOKIE}={id_token};" if id_token is not None else ""
+    return (
+        f"_ga=GA1.2.1530718423.1700000000; theme=dark;{token}"
+        " session=s%3AXb7pQ2mN9vK4wR1tY6uZ3aE8cD5fG0hJ; csrftoken=4kT9mZ2qW7xR1vB8nC3yL6pD0sF5hJ2g"
+    )
+
+
+COOKIE_HEADER = browser_cookie(ID_TOKEN)
 
 # What Chrome sends when a link is followed on the same site.
 BROWSER_HEADERS = (
@@ -88,7 +110,13 @@ BROWSER_HEADERS = (
 )
 
 
-def asgi_scope(path: str, *, root_path: str = "") -> dict[str, Any]:
+def _browser_headers(cookie: str | None) -> list[tuple[str, str]]:
+    """BROWSER_HEADERS with another Cookie header, or none at all when *cookie* is None."""
+    headers = [(name, value) for name, value in BROWSER_HEADERS if name != "cookie"]
+    return headers if cookie is None else [*headers, ("cookie", cookie)]
+
+
+def asgi_scope(path: str, *, root_path: str = "", cookie: str | None = COOKIE_HEADER) -> dict[str, Any]:
     """The scope uvicorn builds for a browser's GET of *path* (which includes *root_path*)."""
     return {
         "type": "http",
@@ -100,13 +128,13 @@ def asgi_scope(path: str, *, root_path: str = "") -> dict[str, Any]:
         "raw_path": path.encode(),
         "root_path": root_path,
         "query_string": b"",
-        "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in BROWSER_HEADERS],
+        "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in _browser_headers(cookie)],
         "client": ("203.0.113.7", 51234),
         "server": ("10.0.0.5", 8000),
     }
 
 
-def wsgi_environ(path_info: str, *, script_name: str = "") -> dict[str, Any]:
+def wsgi_environ(path_info: str, *, script_name: str = "", cookie: str | None = COOKIE_HEADER) -> dict[str, Any]:
     """The environ a WSGI server builds for the same request."""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "GET",
@@ -126,6 +154,6 @@ def wsgi_environ(path_info: str, *, script_name: str = "") -> dict[str, Any]:
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
-    for name, value in BROWSER_HEADERS:
+    for name, value in _browser_headers(cookie):
         environ["HTTP_" + name.upper().replace("-", "_")] = value
     return environ

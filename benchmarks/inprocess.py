@@ -147,7 +147,7 @@ class Case:
     ns_per_request: float
     median_ns: float
     requests_per_second: float
-    #: Time added to the bare app's, for contestants that wrap one.
+    #: Time added to its baseline's: the bare app for the pass-through, see each benchmark.
     overhead_ns: float | None
     rounds_ns: list[float] = field(repr=False)
 
@@ -173,7 +173,8 @@ class LogoutPath:
     speedup: float
 
 
-def _measure(contestants: dict[str, Contestant], plan: Plan, baselines: dict[str, str]) -> dict[str, Case]:
+def measure(contestants: dict[str, Contestant], plan: Plan, baselines: dict[str, str]) -> dict[str, Case]:
+    """Time *contestants* in alternating rounds; *baselines* names, by key, what each one's overhead is over."""
     samples = interleave({key: contestant.batch for key, contestant in contestants.items()}, plan)
     cases = {}
     for key, rounds in samples.items():
@@ -187,7 +188,7 @@ def _pass_through(protocol: str, contestants: dict[str, Contestant], alternative
     for key, contestant in contestants.items():
         _check_pass_through(key, contestant)
     baselines = {key: "bare_mounted" if "mounted" in key else "bare" for key in contestants if "bare" not in key}
-    cases = _measure(contestants, plan, baselines)
+    cases = measure(contestants, plan, baselines)
     # Our overhead is tens of nanoseconds: clamp it so that a round that
     # happens to read zero cannot turn the ratio into a division by zero.
     our_overhead = max(cases["ours"].overhead_ns or 0.0, 1.0)
@@ -204,7 +205,7 @@ def _pass_through(protocol: str, contestants: dict[str, Contestant], alternative
 def _logout(protocol: str, contestants: dict[str, Contestant], alternative: str, plan: Plan) -> LogoutPath:
     for key, contestant in contestants.items():
         _check_logout(key, contestant)
-    cases = _measure(contestants, plan, {})
+    cases = measure(contestants, plan, {})
     speedup = cases[alternative].ns_per_request / cases["ours"].ns_per_request
     return LogoutPath(protocol, cases, alternative, speedup)
 

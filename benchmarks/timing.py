@@ -55,12 +55,21 @@ def interleave(contestants: Mapping[str, Batch], plan: Plan) -> dict[str, list[f
     after the same neighbour (caches, CPU frequency) or always first.
     """
     names = list(contestants)
-    sizes = {name: calibrate(contestants[name], plan.batch_seconds) for name in names}
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(plan.rounds):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            samples[name].append(_timed(contestants[name], sizes[name]) / sizes[name])
+    # Whatever is alive now outlives the rounds.  Frozen, it is no longer
+    # scanned by the collection before each batch, which then clears only
+    # the contestants' garbage: in a process holding thousands of revoked
+    # sessions a full scan takes longer than the batch it precedes.
+    gc.collect()
+    gc.freeze()
+    try:
+        sizes = {name: calibrate(contestants[name], plan.batch_seconds) for name in names}
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for round_ in range(plan.rounds):
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
+                samples[name].append(_timed(contestants[name], sizes[name]) / sizes[name])
+    finally:
+        gc.unfreeze()
     return samples
 
 
