@@ -89,13 +89,25 @@ def read_cookie(cookie_header: str, name: str) -> str | None:
     quotes.  Malformed pairs are skipped; the first pair with the name wins
     (browsers send the cookie with the longest Path first).
     """
-    if name not in cookie_header:
+    start = cookie_header.find(name)
+    if start == -1:
         return None
+    # The common case without splitting the whole header: the name's first
+    # occurrence opens a pair and is followed by '=', so it is that cookie.
+    end = start + len(name)
+    before = cookie_header[:start].rstrip()
+    if cookie_header[end : end + 1] == "=" and (not before or before[-1] == ";"):
+        stop = cookie_header.find(";", end)
+        return _unquoted(cookie_header[end + 1 : None if stop == -1 else stop])
     for pair in cookie_header.split(";"):
         key, equals, value = pair.partition("=")
         if equals and key.strip() == name:
-            value = value.strip()
-            if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-                value = value[1:-1]
-            return value
+            return _unquoted(value)
     return None
+
+
+def _unquoted(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        value = value[1:-1]
+    return value

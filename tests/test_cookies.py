@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from logout_middleware import ConfigError, CookieSpec
 from logout_middleware.cookies import deletion_header, read_cookie
@@ -84,3 +86,27 @@ def test_deletion_header(name: str, kwargs: dict[str, object], expected: str) ->
 def test_cookie_spec_is_validated(kwargs: dict[str, str], option: str) -> None:
     with pytest.raises(ConfigError, match=option):
         CookieSpec(**kwargs)
+
+
+def _read_by_splitting(header: str, name: str) -> str | None:
+    """The plain reading of RFC 6265 section 5.4 that read_cookie's fast path must agree with."""
+    for pair in header.split(";"):
+        key, equals, value = pair.partition("=")
+        if equals and key.strip() == name:
+            value = value.strip()
+            return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    return None
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["id_token", "xid_token", "id_token_2", "a", " id_token", "id_token "]),
+                  st.sampled_from(["=", "", "=="]),
+                  st.text(alphabet='ab"=; id_token', max_size=12)),
+        max_size=6,
+    ),
+    st.sampled_from([";", "; ", " ;"]),
+)  # fmt: skip
+def test_read_cookie_agrees_with_splitting(pairs: list[tuple[str, str, str]], separator: str) -> None:
+    header = separator.join(name + equals + value for name, equals, value in pairs)
+    assert read_cookie(header, "id_token") == _read_by_splitting(header, "id_token")
