@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +42,11 @@ def test_public_names() -> None:
         error = getattr(logout_middleware, name)
         assert issubclass(error, logout_middleware.LogoutError) and issubclass(error, ValueError)
         assert error.__doc__
+
+
+def test_every_option_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme[readme.index("## Options") :]
+    table = table[: table.index("\n## ")]
+    documented = re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
+    assert documented == [field.name for field in dataclasses.fields(logout_middleware.LogoutConfig)]
