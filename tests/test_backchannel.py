@@ -15,7 +15,7 @@ from joserfc import jws
 from joserfc.jwk import RSAKey
 from webob import Request
 
-from logout_middleware import ConfigError, LogoutConfig
+from logout_middleware import ConfigError, LogoutConfig, sessions
 from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
 from logout_middleware.logout_token import BACKCHANNEL_LOGOUT_EVENT
 from logout_middleware.revocation import MemoryStore, StoreUnavailableError
@@ -503,3 +503,37 @@ def test_session_cache_keeps_neither_junk_nor_huge_cookies() -> None:
     assert guard._sessions == {}
     guard.session(f"id_token={id_token('https://op.example')}")
     assert len(guard._sessions) == 1
+
+
+def test_frontchannel_for_another_session_keeps_this_ones_cookies(stub: StubState, kind: str) -> None:
+    send = front(kind, stub)
+    token = id_token(stub.issuer, sid="sid-mine")
+    response = send("GET", f"/frontchannel-logout?{urlencode({'iss': stub.issuer, 'sid': 'sid-other'})}",
+                    {"Cookie": f"id_token={token}"})  # fmt: skip
+    assert response.status == 200
+    assert response.get_all("Set-Cookie") == []
+    assert app_saw(send, f"id_token={token}")[0] == f"id_token={token}"
+
+
+def test_a_secure_websocket_handshake_gets_secure_deletions(stub: StubState) -> None:
+    store = MemoryStore()
+    store.revoke_session(stub.issuer, "sid-1")
+
+    async def socket_app(scope: Any, receive: Any, send_: Any) -> None:
+        await send_({"type": "websocket.accept"})
+
+    middleware = AsgiMiddleware(socket_app, issuer=stub.issuer, client_id="rp", forward_auth_path="/auth",
+                                clear_cookies=["session"], revocation_store=store)  # fmt: skip
+    headers = [(b"host", b"app.example"), (b"cookie", f"id_token={id_token(stub.issuer)}".encode())]
+    scope = {"type": "websocket", "path": "/ws", "headers": headers, "scheme": "wss", "query_string": b""}
+    accepted = drive_asgi(middleware, scope, [])
+    lines = [value for name, value in accepted[0]["headers"] if name == b"set-cookie"]
+    assert len(lines) == 2
+    assert all(b"; Secure;" in line for line in lines)
+
+
+def test_the_session_cache_is_bounded() -> None:
+    guard = SessionGuard(MemoryStore(), issuer=None, id_token_cookie="id_token")
+    for i in range(sessions._CACHE_SIZE + 1):
+        guard.session(f"id_token={id_token('https://op.example', sid=f's{i}')}")
+    assert 0 < len(guard._sessions) <= sessions._CACHE_SIZE

@@ -61,3 +61,17 @@ def test_the_limit_is_configurable(kind: str) -> None:
     send = middleware_sender(kind, end_session_endpoint="https://op.example/end", max_url_length=300)
     assert send("GET", "/logout", {"Cookie": f"id_token={token}"}).status == 200
     assert send("GET", "/logout", {}).status == 303
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_field_names_and_values_are_escaped(kind: str) -> None:
+    send = middleware_sender(kind, end_session_endpoint="https://op.example/end", client_id='rp"><b>&amp;',
+                             extra_params={'x"<': '"><script>alert(1)</script>'})  # fmt: skip
+    response = send("GET", "/logout", {"Cookie": f"id_token={BIG_TOKEN}"})
+    assert response.status == 200
+    assert b"<script>alert" not in response.body
+    assert b"<b>" not in response.body
+    form = FormReader()
+    form.feed(response.body.decode())
+    assert dict(form.fields)["client_id"] == 'rp"><b>&amp;'
+    assert dict(form.fields)['x"<'] == '"><script>alert(1)</script>'

@@ -107,7 +107,11 @@ def test_error_is_a_logout_error() -> None:
     ],
 )
 def test_accepted(changes: dict[str, Any]) -> None:
-    validate(sign(make_claims(**changes)))
+    sent = make_claims(**changes)
+    claims = validate(sign(sent))
+    assert (claims.iss, claims.jti) == (ISSUER, "jti-1")
+    assert (claims.sid, claims.sub) == (sent.get("sid"), sent.get("sub"))
+    assert (claims.iat, claims.exp) == (sent["iat"], sent["exp"])
 
 
 @pytest.mark.parametrize(

@@ -147,3 +147,32 @@ def test_callback_options_that_could_never_work_are_refused(options: dict[str, s
     options = {"end_session_endpoint": "https://op.example/end", "client_id": "rp", **options}
     with pytest.raises(ConfigError, match=message):
         LogoutConfig(post_logout_redirect_uri=CALLBACK, logout_callback_path="/logout/callback", **options)
+
+
+def test_over_https_the_state_cookie_and_its_deletion_are_secure(kind: str) -> None:
+    send = middleware_sender(kind, scheme="https", end_session_endpoint="https://op.example/end",
+                             post_logout_redirect_uri=CALLBACK, logout_callback_path="/logout/callback",
+                             client_id="rp")  # fmt: skip
+    state, line = state_and_cookie(send("GET", "/logout", {"Cookie": f"id_token={ID_TOKEN}"}))
+    assert line.endswith("; Max-Age=600; Path=/logout/callback; Secure; HttpOnly; SameSite=Lax")
+    back = send("GET", f"/logout/callback?state={state}", {"Cookie": line.partition("; ")[0]})
+    assert back.get_all("Set-Cookie") == [
+        "logout_state=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/logout/callback; Secure; HttpOnly;"
+        " SameSite=Lax"
+    ]
+
+
+def test_a_mounted_callback_deletes_the_state_cookie_at_the_mount() -> None:
+    app = LogoutMiddleware(echo_wsgi, end_session_endpoint="https://op.example/end",
+                           post_logout_redirect_uri=CALLBACK, logout_callback_path="/cb", client_id="rp")  # fmt: skip
+    out = Request.blank("/logout", environ={"SCRIPT_NAME": "/shop"}, headers={"Host": "app.example"}).get_response(app)
+    state = dict(parse_qsl(urlsplit(out.headers["Location"]).query))["state"]
+    (line,) = [value for value in out.headers.getall("Set-Cookie") if value.startswith("logout_state=")]
+    back = Request.blank(
+        f"/cb?state={state}", environ={"SCRIPT_NAME": "/shop"},
+        headers={"Host": "app.example", "Cookie": line.partition("; ")[0]},
+    ).get_response(app)  # fmt: skip
+    assert back.status_int == 303
+    assert back.headers.getall("Set-Cookie") == [
+        "logout_state=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/shop/cb; HttpOnly; SameSite=Lax"
+    ]

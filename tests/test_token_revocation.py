@@ -62,13 +62,13 @@ def test_no_token_cookie_no_request(stub: StubState, kind: str) -> None:
     assert revocations(stub) == []
 
 
-@pytest.mark.parametrize("failure", ["500", "slow", "down"])
+@pytest.mark.parametrize("failure", ["500", "400", "401", "slow", "down"])
 def test_a_failed_revocation_is_logged_and_the_logout_goes_on(
     stub: StubState, kind: str, failure: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     endpoint = f"{stub.issuer}/token/revocation" if failure != "down" else "http://127.0.0.1:9/revoke"
-    if failure == "500":
-        stub.revocation_status = 500
+    if failure in ("500", "400", "401"):
+        stub.revocation_status = int(failure)
     if failure == "slow":
         stub.delay = 1.0
     send = middleware_sender(kind, end_session_endpoint="https://op.example/end", revocation_endpoint=endpoint,
