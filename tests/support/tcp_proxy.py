@@ -219,9 +219,9 @@ class TcpProxy:
         elif name == "resume":
             self._paused = False
         elif name == "cut":
-            for link in self._links:
+            links, self._links = self._links, []
+            for link in links:
                 self._close_link(link, reset=True)
-            self._links.clear()
             self._drop_backlog()
 
     def _on_event(self, key: selectors.SelectorKey, events: int) -> None:
@@ -301,10 +301,10 @@ class TcpProxy:
             self._drop(link, reset=False)
 
     def _drop(self, link: _Link, *, reset: bool) -> None:
-        """Close *link* and forget it."""
-        self._close_link(link, reset=reset)
+        """Forget *link*, then close it: whoever sees it closed sees it gone from connection_count too."""
         if link in self._links:
             self._links.remove(link)
+        self._close_link(link, reset=reset)
 
     def _close_link(self, link: _Link, *, reset: bool) -> None:
         """Close both sockets of *link*, with a reset if asked."""
