@@ -303,24 +303,21 @@ class SentinelSet:
         )
         for sentinel in self.sentinels:
             sentinel.start()
-        wait_until(
-            "every Sentinel seeing the replica and the other Sentinels",
-            lambda: all(self._sentinel_ready(sentinel) for sentinel in self.sentinels),
-            timeout,
-            logs=self.logs,
-        )
+        self._wait_until_ready(master.port, replica.port, timeout)
 
     def failover(self, timeout: float = 10.0, *, demote_old_master: bool = True) -> int:
         """Have a Sentinel promote the replica (SENTINEL FAILOVER) and return the new master's port.
 
-        Returns once every Sentinel names the new master and it answers as
-        master.  Sentinel itself turns the old master, still up, into a
-        replica only about 10 s later (its INFO period), and meanwhile both
-        take writes; unless *demote_old_master* is false, this does it now,
-        as Sentinel would, and waits until it replicates the new master.
+        Returns once every Sentinel has ended the failover and names the new
+        master, and that node answers as master: about 1 s.  Sentinel itself
+        turns the old master, still up, into a replica only about 10 s later
+        (its INFO period), and meanwhile both take writes; unless
+        *demote_old_master* is false, this does it now, as Sentinel would, and
+        waits until it replicates the new master.
         """
         old = self.master_port()
         new = self.replica_port()
+        self._wait_until_ready(old, new, timeout)
         sentinel = next(sentinel for sentinel in self.sentinels if sentinel.running)
         sentinel.command("SENTINEL", "FAILOVER", self.master_name)
         self._wait_for_master(new, timeout)
@@ -330,9 +327,14 @@ class SentinelSet:
         return new
 
     def kill_master(self, timeout: float = 15.0) -> int:
-        """Kill the master process (SIGKILL), wait until the Sentinels have promoted the replica, return its port."""
+        """Kill the master process (SIGKILL), wait until the Sentinels have promoted the replica, return its port.
+
+        About 2 s; up to 6 s more right after another failover, since Sentinel
+        starts none within twice the failover-timeout of the last one.
+        """
         old = self.master_port()
         new = self.replica_port()
+        self._wait_until_ready(old, new, timeout)
         self.nodes[old].kill()
         self._wait_for_master(new, timeout)
         return new
@@ -376,21 +378,42 @@ class SentinelSet:
             raise redis.ResponseError(f"{sentinel.name} does not know {self.master_name}")
         return int(answer[1])
 
-    def _sentinel_ready(self, sentinel: RedisProcess) -> bool:
-        """Whether *sentinel* sees the replica up and every other Sentinel, so that it could fail over."""
-        replicas = [_pairs(entry) for entry in sentinel.command("SENTINEL", "REPLICAS", self.master_name)]
+    def _sentinel_ready(self, sentinel: RedisProcess, master: int, replica: int) -> bool:
+        """Whether *sentinel* would promote *replica* of *master* now, and sees every other Sentinel.
+
+        That takes the replica connected and not down, which its flags say;
+        not that the Sentinel saw it replicate (master-link-status): after a
+        failover it learns that from INFO only some 10 s later.
+        """
+        if int(_pairs(sentinel.command("SENTINEL", "MASTER", self.master_name))["port"]) != master:
+            return False
+        entries = [_pairs(entry) for entry in sentinel.command("SENTINEL", "REPLICAS", self.master_name)]
+        replica_up = any(int(entry["port"]) == replica and entry["flags"] == "slave" for entry in entries)
         others = sentinel.command("SENTINEL", "SENTINELS", self.master_name)
-        replica_up = any(entry.get("flags") == "slave" for entry in replicas)
         return replica_up and len(others) == len(self.sentinels) - 1
 
+    def _wait_until_ready(self, master: int, replica: int, timeout: float) -> None:
+        """Wait until every running Sentinel could fail over from *master* to *replica*."""
+        wait_until(
+            f"every Sentinel seeing the replica on port {replica} replicating port {master}, and the other Sentinels",
+            lambda: all(self._sentinel_ready(s, master, replica) for s in self.sentinels if s.running),
+            timeout,
+            logs=self.logs,
+        )
+
     def _wait_for_master(self, port: int, timeout: float) -> None:
-        """Wait until every running Sentinel names *port* as master and that node answers as master."""
+        """Wait until every running Sentinel has ended its failover to *port*, and that node answers as master."""
 
         def done() -> bool:
-            named = all(self._master_port_from(s) == port for s in self.sentinels if s.running)
-            return named and self.nodes[port].command("ROLE")[0] == "master"
+            for sentinel in self.sentinels:
+                if sentinel.running:
+                    # get-master-addr-by-name names the promoted replica before the failover ends; this does not.
+                    state = _pairs(sentinel.command("SENTINEL", "MASTER", self.master_name))
+                    if int(state["port"]) != port or state["flags"] != "master":
+                        return False
+            return self.nodes[port].command("ROLE")[0] == "master"
 
-        wait_until(f"the node on port {port} becoming master, by every Sentinel", done, timeout, logs=self.logs)
+        wait_until(f"every Sentinel ending its failover to port {port}", done, timeout, logs=self.logs)
 
     def _wait_for_replica(self, port: int, master: int, timeout: float) -> None:
         """Wait until the node on *port* replicates the node on *master*, with the link up."""
