@@ -10,11 +10,11 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 
+from .async_driver import AsyncDriver, read_body
 from .config import LogoutConfig
 from .discovery import DiscoveryError, ProviderMetadata
-from .handler import MAX_BODY, LogoutHandler, LogoutRequest
-from .messages import Refusal, Reply
-from .outbound import Inbound, Outbound, run_async
+from .handler import LogoutHandler, LogoutRequest
+from .messages import Reply
 
 __all__ = ["LogoutMiddleware"]
 
@@ -22,7 +22,6 @@ __all__ = ["LogoutMiddleware"]
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 logger = logging.getLogger("logout_middleware")
-_MAX_ANSWER = 1024 * 1024
 
 
 class LogoutMiddleware:
@@ -59,8 +58,10 @@ class LogoutMiddleware:
         self.app = app
         self.config = LogoutConfig.from_options(config, **options)
         self.handler = LogoutHandler(self.config)
+        self._driver = AsyncDriver(self.handler)
         self._needle = _common_part(self.handler.paths)
-        self._guard = self.handler.guard
+        self._checks = self.config.enforces_revocations
+        self._getter = self.config.id_token_getter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -74,10 +75,10 @@ class LogoutMiddleware:
                 if path in self.handler.paths:
                     await self._answer(scope, receive, send, path, root_path)
                     return
-            if self._guard is not None:
+            if self._checks:
                 await self._app_unless_revoked(scope, receive, send)
                 return
-        elif kind == "websocket" and self._guard is not None:
+        elif kind == "websocket" and self._checks:
             await self._app_unless_revoked(scope, receive, send)
             return
         elif kind == "lifespan" and self.config.discover_at_startup:
@@ -96,9 +97,15 @@ class LogoutMiddleware:
             headers=headers,
             cookie=_cookie_header(scope),
             root_path=root_path,
-            body=await _read_body(receive) if path in self.handler.body_paths else b"",
+            body=await read_body(receive) if path in self.handler.body_paths else b"",
+            session=scope.get("session"),
+            app_id_token=self._getter(scope) if self._getter is not None else None,
         )
-        await _send_reply(send, await run_async(self.handler.handle(request), _send))
+        reply = await self._driver.answer(request)
+        if reply.clear_session and request.session is not None:
+            # Inside Starlette's SessionMiddleware: it sends the deleting Set-Cookie.
+            request.session.clear()
+        await _send_reply(send, reply)
 
     async def _app_unless_revoked(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Call the app; for a revoked session, without its login cookies and with their deletion.
@@ -107,31 +114,39 @@ class LogoutMiddleware:
         cookies would keep that session alive in an app that trusts them.
         """
         cookie_header = _cookie_header(scope)
-        if not cookie_header:
+        session = scope.get("session")
+        app_id_token = self._getter(scope) if self._getter is not None else None
+        if not cookie_header and session is None and app_id_token is None:
             await self.app(scope, receive, send)
             return
         http = scope["type"] == "http"
-        try:
-            screened = self.handler.screen(cookie_header, scope.get("scheme") in ("https", "wss"))
-        except Refusal as refusal:
+        verdict = await self._driver.verdict(
+            cookie_header, session, app_id_token, secure=scope.get("scheme") in ("https", "wss")
+        )
+        if verdict is None:
+            await self.app(scope, receive, send)
+            return
+        if verdict.reply is not None:
             if http:
-                await _send_reply(send, refusal.reply)
+                await _send_reply(send, verdict.reply)
             else:
                 await send({"type": "websocket.close", "code": 1011})
             return
-        if screened is None:
-            await self.app(scope, receive, send)
-            return
-        stripped, deletions = screened
+        if verdict.clear_session and session is not None:
+            session.clear()
         headers = [(name, value) for name, value in scope["headers"] if name != b"cookie"]
-        if stripped:
-            headers.append((b"cookie", stripped.encode("latin-1")))
-        raw_deletions = [(b"set-cookie", value.encode("latin-1")) for _, value in deletions]
+        if verdict.cookie_header:
+            headers.append((b"cookie", verdict.cookie_header.encode("latin-1")))
         first_message = "http.response.start" if http else "websocket.accept"
 
         async def send_deleting(message: Message) -> None:
             if message["type"] == first_message:
-                message = {**message, "headers": [*message.get("headers", ()), *raw_deletions]}
+                sent = message.get("headers", ())
+                set_by_app = {value.partition(b"=")[0].strip().decode("latin-1") for name, value in sent
+                              if name.lower() == b"set-cookie"}  # fmt: skip
+                deletions = verdict.deletions_except(set_by_app)
+                raw = [(b"set-cookie", line.encode("latin-1")) for _, line in deletions]
+                message = {**message, "headers": [*sent, *raw]}
             await send(message)
 
         await self.app({**scope, "headers": headers}, receive, send_deleting)
@@ -141,7 +156,7 @@ class LogoutMiddleware:
 
         :raises DiscoveryError: the provider did not answer, or not usably.
         """
-        return await run_async(self.handler.provider_metadata(), _send)
+        return await self._driver.discover()
 
     def _discover_on_startup(self, receive: Receive) -> Receive:
         async def receive_after_discovery() -> Message:
@@ -194,35 +209,3 @@ async def _send_reply(send: Send, reply: Reply) -> None:
     raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
     await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": reply.body})
-
-
-async def _read_body(receive: Receive) -> bytes:
-    """At most MAX_BODY + 1 bytes of the body: enough for the core to tell "too large"."""
-    body = b""
-    while len(body) <= MAX_BODY:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
-    return body[: MAX_BODY + 1]
-
-
-async def _send(outbound: Outbound) -> Inbound:
-    """Send one request to the provider with an async client; never raise."""
-    import httpx  # noqa: PLC0415 - an optional extra, needed only with discovery or revocation
-
-    try:
-        async with (
-            httpx.AsyncClient(timeout=outbound.timeout) as client,
-            client.stream(outbound.method, outbound.url, headers=outbound.headers, content=outbound.body) as answer,
-        ):
-            body = b""
-            async for chunk in answer.aiter_bytes():
-                body += chunk
-                if len(body) > _MAX_ANSWER:
-                    return Inbound(answer.status_code, error="the answer is larger than 1 MiB")
-            return Inbound(answer.status_code, body, content_type=answer.headers.get("content-type", ""))
-    except httpx.HTTPError as exc:
-        return Inbound(0, error=f"{type(exc).__name__} from {outbound.url}: {exc}")

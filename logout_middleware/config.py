@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .app_sessions import DEFAULT_KEYS
 from .cookies import CookieSpec, check_cookie_domain, check_cookie_name, check_cookie_path
 from .errors import ConfigError, LogoutError
+from .id_token import SessionClaims
 from .providers import PRESETS, Preset
 from .return_to import is_local_path
 from .urls import check_absolute_url, encode_value
@@ -20,7 +22,8 @@ __all__ = ["LogoutConfig"]
 _METHOD = re.compile(r"[A-Z]+")
 _PATH = re.compile(r"/[^\s?#<>\"\\\x00-\x1f\x7f]*")  # no query, fragment, spaces or controls
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
-_SECRETS = frozenset(("client_secret",))
+_SECRETS = frozenset(("client_secret", "session_secret"))
+_KEY_PATH = re.compile(r"[^.\s]+(?:\.[^.\s]+)*")
 _MASKED = "'***'"
 # The end-session parameters the middleware sets itself; extra_params may not.
 _RESERVED_PARAMS = frozenset(
@@ -64,17 +67,17 @@ class LogoutConfig:
     #: The path the middleware answers, relative to where the app is mounted.
     logout_path: str = "/logout"
     #: The HTTP methods that log out; any other gets 405 on ``logout_path``.
-    methods: tuple[str, ...] = ("GET", "POST")
+    methods: Sequence[str] = ("GET", "POST")
     #: Refuse logout requests that a browser marks as coming from another site.
     block_cross_site: bool = True
     #: Where the provider sends the browser after logout; must be registered there.
     post_logout_redirect_uri: str | None = None
     #: Redirect URIs a logout request may pick with ``redirect_param``, besides the default.
-    allowed_redirect_uris: tuple[str, ...] = ()
+    allowed_redirect_uris: Sequence[str] = ()
     #: The query parameter a logout request names its redirect URI with; None turns it off.
     redirect_param: str | None = "redirect_uri"
     #: More parameters for the end-session URL, for providers that want them.
-    extra_params: tuple[tuple[str, str], ...] = field(default=())
+    extra_params: Sequence[tuple[str, str]] | Mapping[str, str] = field(default=())
     #: Languages for the provider's logout pages, space-separated BCP 47 tags (``ui_locales``).
     ui_locales: str | None = None
     #: Longer end-session URLs are sent as a self-submitting form POST instead.
@@ -84,7 +87,7 @@ class LogoutConfig:
     #: The cookie holding the id_token; it is sent as ``id_token_hint`` and deleted.
     id_token_cookie: str = "id_token"
     #: More cookies to delete: names, or CookieSpec with their own Path/Domain.
-    clear_cookies: tuple[str | CookieSpec, ...] = ()
+    clear_cookies: Sequence[str | CookieSpec] = ()
     #: The Path the login cookies were set with.
     cookie_path: str = "/"
     #: The Domain the login cookies were set with; None for host-only cookies.
@@ -93,6 +96,18 @@ class LogoutConfig:
     cookie_samesite: Literal["Lax", "Strict", "None"] = "Lax"
     #: Also send ``Clear-Site-Data: "cookies"`` (whole registrable domain, HTTPS only).
     clear_site_data: bool = False
+
+    # -- the app's session ---------------------------------------------------------
+    #: Where the app's session keeps the id_token: dotted key paths, tried in order.
+    id_token_session_keys: Sequence[str] = DEFAULT_KEYS
+    #: The framework's session cookie (Starlette's and Flask's ``session``).
+    session_cookie: str = "session"
+    #: The secret Starlette's SessionMiddleware signs its cookie with, to read it from outside; masked in repr().
+    session_secret: str | None = None
+    #: Returns the request's id_token, for apps that keep it elsewhere: called with the WSGI environ or ASGI scope.
+    id_token_getter: Callable[[Any], str | None] | None = None
+    #: Called at logout with the signed-out session's claims (iss, sub, sid), or None; errors are logged.
+    on_logout: Callable[[SessionClaims | None], object] | None = None
 
     # -- coming back: return_to ------------------------------------------------
     #: The path of post_logout_redirect_uri, served by the middleware to check ``state``; None: off.
@@ -117,6 +132,10 @@ class LogoutConfig:
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
 
     # -- logout from the provider: back-channel, front-channel, enforcement --------
+    #: Check every request against the revoked sessions; None: when a receiver or forward-auth is on.
+    enforce_revocations: bool | None = None
+    #: While checks are on, login cookies count only beside a verified id_token cookie.
+    login_cookies_need_id_token: bool = True
     #: Where the provider POSTs logout tokens (Back-Channel Logout 1.0); None: off.
     backchannel_logout_path: str | None = None
     #: Where the provider loads our page in an iframe (Front-Channel Logout 1.0); None: off.
@@ -129,10 +148,10 @@ class LogoutConfig:
     revocation_store: Any = "memory://"
     #: Redis store only: keep serving from the local copy while Redis is unreachable.
     revocation_store_fail_open: bool = True
-    #: The longest an id_token lives; revocations are kept that long, in seconds.
+    #: The longest a signed-in session lives (the app's session, or its id_token); revocations are kept that long.
     max_token_lifetime: int = 86400
-    #: Algorithms a logout token may be signed with; empty: the provider's, from discovery.
-    logout_token_algorithms: tuple[str, ...] = ()
+    #: Algorithms the provider signs id_tokens and logout tokens with; empty: RS256.
+    signing_algorithms: Sequence[str] = ()
     #: Clock skew allowed on a logout token's ``iat`` and ``exp``, in seconds.
     logout_token_leeway: int = 60
     #: Accept logout tokens without ``exp`` if their ``iat`` is at most this old; None: refuse them.
@@ -142,6 +161,7 @@ class LogoutConfig:
         self._check_provider()
         self._check_logout_request()
         self._check_cookies()
+        self._check_session()
         self._check_return_to()
         self._check_revocation()
         self._check_provider_logout()
@@ -160,7 +180,12 @@ class LogoutConfig:
 
     @property
     def enforces_revocations(self) -> bool:
-        """Whether revoked sessions are looked up on requests (a receiver or forward-auth is on)."""
+        """Whether every request is checked against the revoked sessions.
+
+        ``enforce_revocations`` when set; otherwise, whether a receiver or forward-auth is on.
+        """
+        if self.enforce_revocations is not None:
+            return self.enforce_revocations
         return any((self.backchannel_logout_path, self.frontchannel_logout_path, self.forward_auth_path))
 
     @property
@@ -172,6 +197,8 @@ class LogoutConfig:
         """Every login cookie to delete, each with its Path and Domain filled in."""
         token_cookies = (self.id_token_cookie, self.refresh_token_cookie, self.access_token_cookie)
         specs = [CookieSpec(name) for name in token_cookies if name]
+        if self.session_secret is not None:
+            specs.append(CookieSpec(self.session_cookie))  # read from outside the framework: deleted from outside
         specs += [CookieSpec(item) if isinstance(item, str) else item for item in self.clear_cookies]
         resolved = [
             CookieSpec(
@@ -266,6 +293,24 @@ class LogoutConfig:
         object.__setattr__(self, "clear_cookies", _clear_cookies(self.clear_cookies))
         _check_bool(self, "clear_site_data")
 
+    def _check_session(self) -> None:
+        keys = _as_tuple(self.id_token_session_keys, "id_token_session_keys")
+        if not keys:
+            raise ConfigError("id_token_session_keys must name at least one key, such as 'id_token'")
+        for key in keys:
+            if not isinstance(key, str) or not _KEY_PATH.fullmatch(key):
+                raise ConfigError(
+                    f"id_token_session_keys must hold dotted key paths such as 'token.id_token', got {key!r}"
+                )
+        object.__setattr__(self, "id_token_session_keys", keys)
+        check_cookie_name(self.session_cookie, "session_cookie")
+        if self.session_secret is not None and (not isinstance(self.session_secret, str) or not self.session_secret):
+            raise ConfigError("session_secret must be the secret_key given to Starlette's SessionMiddleware")
+        for option in ("id_token_getter", "on_logout"):
+            value = getattr(self, option)
+            if value is not None and not callable(value):
+                raise ConfigError(f"{option} must be a function, got {value!r}")
+
     def _check_return_to(self) -> None:
         check_cookie_name(self.state_cookie, "state_cookie")
         _check_text(self.return_to_param, "return_to_param")
@@ -299,23 +344,31 @@ class LogoutConfig:
             paths.append(path)
         _check_bool(self, "frontchannel_logout_session_required")
         _check_bool(self, "revocation_store_fail_open")
+        _check_bool(self, "login_cookies_need_id_token")
+        if self.enforce_revocations is not None:
+            _check_bool(self, "enforce_revocations")
         _check_whole_number(self, "max_token_lifetime", minimum=60)
         _check_whole_number(self, "logout_token_leeway", minimum=0)
         _check_whole_number(self, "logout_token_max_age_without_exp", minimum=1, optional=True)
-        algorithms = _as_tuple(self.logout_token_algorithms, "logout_token_algorithms")
+        algorithms = _as_tuple(self.signing_algorithms, "signing_algorithms")
         for algorithm in algorithms:
             if algorithm not in _JWS_ALGORITHMS:
                 raise ConfigError(
-                    f"logout_token_algorithms must name JWS signing algorithms such as 'RS256', got {algorithm!r}"
+                    f"signing_algorithms must name JWS signing algorithms such as 'RS256', got {algorithm!r}"
                 )
             if algorithm.startswith("HS") and self.client_secret is None:
-                raise ConfigError(f"logout_token_algorithms has {algorithm}, which needs client_secret to verify")
-        object.__setattr__(self, "logout_token_algorithms", algorithms)
+                raise ConfigError(f"signing_algorithms has {algorithm}, which needs client_secret to verify")
+        object.__setattr__(self, "signing_algorithms", algorithms)
         if self.backchannel_logout_path is not None or self.frontchannel_logout_path is not None:
             if self.issuer is None:
                 raise ConfigError("issuer is required for back-channel and front-channel logout")
             if self.backchannel_logout_path is not None and self.client_id is None:
                 raise ConfigError("client_id is required for back-channel logout: logout tokens are addressed to it")
+        if self.enforces_revocations and (self.issuer is None or self.client_id is None):
+            raise ConfigError(
+                "issuer and client_id are required to check requests against revoked sessions:"
+                " an id_token is trusted only once its signature, issuer and audience are verified"
+            )
         if isinstance(self.revocation_store, str) and not self.revocation_store.startswith(
             ("memory://", "sqlite://", "redis://", "rediss://")
         ):

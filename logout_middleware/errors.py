@@ -21,3 +21,15 @@ class InvalidTokenError(LogoutError):
 
 class InvalidParameterError(LogoutError):
     """A logout parameter is empty, holds control characters or collides with another."""
+
+
+class TokenError(LogoutError):
+    """A JWT (a logout token, an id_token) failed a check; the message names the check."""
+
+
+class UnknownKeyError(TokenError):
+    """No key of the provider's JWK Set fits the token: fetch the set again, then check again."""
+
+
+class LogoutTokenError(TokenError):
+    """A logout token failed a check; the message names it and suits ``error_description``."""

@@ -31,6 +31,11 @@ class JwksCache:
         self._entry: tuple[str, dict[str, Any], float] | None = None
         self._last_attempt = float("-inf")
 
+    def current(self) -> dict[str, Any] | None:
+        """The last key set fetched, however old; None while none was."""
+        entry = self._entry
+        return entry[1] if entry is not None else None
+
     def get(self, jwks_uri: str) -> Steps[dict[str, Any]]:
         """The key set, fetched when missing, stale, or from another URL."""
         entry = self._entry

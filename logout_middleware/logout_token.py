@@ -9,18 +9,12 @@ revocation store, not here.
 
 from __future__ import annotations
 
-import base64
-import json
-import math
-import re
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import LogoutError
-
-if TYPE_CHECKING:
-    from joserfc.jwk import Key
+from .errors import LogoutTokenError, TokenError, UnknownKeyError
+from .jws import check_alg, decode_payload, read_header, verify_signature, whole_seconds
 
 __all__ = [
     "BACKCHANNEL_LOGOUT_EVENT",
@@ -39,16 +33,6 @@ MAX_TOKEN_SIZE = 16 * 1024
 # The app's own id_token cookie may be larger than a logout token, but not without bound.
 _MAX_ID_TOKEN_SIZE = 64 * 1024
 _TYPES = frozenset({"jwt", "logout+jwt", "application/jwt", "application/logout+jwt"})
-# Only values of this shape are repeated in error messages: the rest is attacker-chosen text.
-_PRINTABLE_ALG = re.compile(r"[A-Za-z0-9+_-]{1,32}")
-
-
-class LogoutTokenError(LogoutError):
-    """A logout token failed a check; the message names it and suits ``error_description``."""
-
-
-class UnknownKeyError(LogoutTokenError):
-    """No key of the JWK Set fits the token: refetch the set once, then validate again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,39 +108,13 @@ def validate_logout_token(
         except LogoutTokenError as error:
             return 400, {"error": "invalid_request", "error_description": str(error)}
     """
-    if len(token) > MAX_TOKEN_SIZE:
-        raise LogoutTokenError("token too large")
-    segments = token.split(".")
-    if len(segments) == 5:
-        raise LogoutTokenError("encrypted logout tokens are not supported")
-    if len(segments) != 3:
-        raise LogoutTokenError("token is not a compact JWS")
-    header = _decode_json(segments[0])
-    if header is None:
-        raise LogoutTokenError("token header is not a base64url JSON object")
-    # Imported here, not at the top, so that the rest of the package (unverified_claims
-    # included) works without the optional joserfc.
-    from joserfc.errors import BadSignatureError, JoseError  # noqa: PLC0415
-    from joserfc.jws import JWSRegistry, deserialize_compact  # noqa: PLC0415
-
-    alg = _check_alg(header.get("alg"), algorithms, client_secret, supported=JWSRegistry.algorithms)
-    typ = header.get("typ")
-    if typ is not None and (not isinstance(typ, str) or typ.lower() not in _TYPES):
-        raise LogoutTokenError("typ must be absent, JWT or logout+jwt")
-    key = _select_key(header, alg, jwks, client_secret)
-    # The registry allows exactly the one algorithm already checked, so joserfc
-    # cannot be talked into another one; unknown header parameters are ignored
-    # as RFC 7515 asks (``crit`` is still enforced).
-    registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
     try:
-        payload = deserialize_compact(token, key, registry=registry).payload
-    except BadSignatureError:
-        raise LogoutTokenError("signature does not verify") from None
-    except (JoseError, ValueError, TypeError):
-        raise LogoutTokenError("token is not a well-formed JWS for this key") from None
-    claims = _decode_json_bytes(payload)
-    if claims is None:
-        raise LogoutTokenError("token payload is not a JSON object")
+        header = precheck_logout_token(token, algorithms=algorithms, client_secret=client_secret)
+        claims = verify_signature(token, header, header["alg"], jwks=jwks, client_secret=client_secret)
+    except UnknownKeyError:
+        raise
+    except TokenError as exc:
+        raise LogoutTokenError(str(exc)) from None
     return _check_claims(
         claims,
         issuer=issuer,
@@ -165,6 +123,25 @@ def validate_logout_token(
         leeway=leeway,
         accept_missing_exp_max_age=accept_missing_exp_max_age,
     )
+
+
+def precheck_logout_token(token: str, *, algorithms: Sequence[str], client_secret: str | None) -> dict[str, Any]:
+    """The checks that need no key: size, shape, ``alg`` and ``typ``; return the header.
+
+    Run before anything is fetched from the provider, so that garbage costs
+    no request to it.
+
+    :raises LogoutTokenError: the token cannot be a logout token of this provider.
+    """
+    try:
+        header = read_header(token, max_size=MAX_TOKEN_SIZE, kind="logout token")
+        check_alg(header, algorithms, client_secret)
+    except TokenError as exc:
+        raise LogoutTokenError(str(exc)) from None
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in _TYPES):
+        raise LogoutTokenError("typ must be absent, JWT or logout+jwt")
+    return header
 
 
 def unverified_claims(id_token: str) -> dict[str, Any] | None:
@@ -180,71 +157,7 @@ def unverified_claims(id_token: str) -> dict[str, Any] | None:
         Nothing here is verified: use the result only to look a session up,
         never to grant anything.
     """
-    if not isinstance(id_token, str) or len(id_token) > _MAX_ID_TOKEN_SIZE or id_token.count(".") != 2:
-        return None
-    return _decode_json(id_token.split(".", 2)[1])
-
-
-def _check_alg(alg: object, algorithms: Sequence[str], client_secret: str | None, *, supported: Container[str]) -> str:
-    """Return the header's ``alg`` if it may be used, else raise."""
-    if not isinstance(alg, str):
-        raise LogoutTokenError("alg is missing")
-    if alg.lower() == "none":
-        raise LogoutTokenError("alg none is not allowed")
-    shown = alg if _PRINTABLE_ALG.fullmatch(alg) else "of the token"
-    if alg not in algorithms:
-        raise LogoutTokenError(f"alg {shown} is not an expected algorithm")
-    if alg not in supported:
-        raise LogoutTokenError(f"alg {shown} is not supported")
-    if alg.startswith("HS") and not client_secret:
-        raise LogoutTokenError(f"alg {alg} needs a client_secret and none is configured")
-    return alg
-
-
-def _select_key(header: Mapping[str, Any], alg: str, jwks: Mapping[str, Any], client_secret: str | None) -> Key:
-    """Pick the key to verify with: the client secret for HMAC, else the JWK named by ``kid``."""
-    from joserfc.errors import JoseError  # noqa: PLC0415
-    from joserfc.jwk import JWKRegistry, OctKey  # noqa: PLC0415
-    from joserfc.jws import JWSRegistry  # noqa: PLC0415
-
-    if alg.startswith("HS"):
-        # OpenID Connect Core 10.1: the UTF-8 octets of the client secret are the HMAC key.
-        secret_key: Key = OctKey.import_key(client_secret or "")
-        return secret_key
-    kid = header.get("kid")
-    if kid is not None and not isinstance(kid, str):
-        raise LogoutTokenError("kid is not a string")
-    keys = jwks.get("keys")
-    if not isinstance(keys, list):
-        raise UnknownKeyError("the JWKS holds no keys")
-    key_type = JWSRegistry.algorithms[alg].key_type
-    named = [jwk for jwk in keys if isinstance(jwk, Mapping) and (kid is None or jwk.get("kid") == kid)]
-    fitting = [jwk for jwk in named if _fits(jwk, key_type, alg)]
-    if not fitting:
-        if kid is None:
-            raise UnknownKeyError(f"no key of the JWKS fits alg {alg}")
-        if not named:
-            raise UnknownKeyError("unknown kid")
-        raise LogoutTokenError(f"the key named by kid cannot verify alg {alg}")
-    if kid is None and len(fitting) > 1:
-        # OpenID Connect Core 10.1: with several keys in the set, the kid MUST be given.
-        raise LogoutTokenError("kid is missing and several keys of the JWKS fit")
-    try:
-        key: Key = JWKRegistry.import_key(dict(fitting[0]))
-    except (JoseError, ValueError, TypeError):
-        raise LogoutTokenError("the key of the JWKS cannot be read") from None
-    return key
-
-
-def _fits(jwk: Mapping[str, Any], key_type: str, alg: str) -> bool:
-    """Tell whether a JWK may verify a signature made with *alg*."""
-    key_ops = jwk.get("key_ops")
-    return (
-        jwk.get("kty") == key_type
-        and jwk.get("use", "sig") == "sig"
-        and jwk.get("alg", alg) == alg
-        and (key_ops is None or (isinstance(key_ops, list) and "verify" in key_ops))
-    )
+    return decode_payload(id_token, max_size=_MAX_ID_TOKEN_SIZE)
 
 
 def _check_claims(
@@ -262,12 +175,12 @@ def _check_claims(
     aud = claims.get("aud")
     if not (aud == client_id or (isinstance(aud, list) and client_id in aud)):
         raise LogoutTokenError("aud does not contain the client_id")
-    iat = _number(claims.get("iat"))
+    iat = whole_seconds(claims.get("iat"))
     if iat is None:
         raise LogoutTokenError("iat is missing or not a number")
     if iat > now + leeway:
         raise LogoutTokenError("iat is in the future")
-    exp = _number(claims.get("exp"))
+    exp = whole_seconds(claims.get("exp"))
     if "exp" in claims and exp is None:
         raise LogoutTokenError("exp is not a number")
     if exp is None:
@@ -297,29 +210,3 @@ def _check_claims(
     if not isinstance(jti, str) or not jti:
         raise LogoutTokenError("jti is missing")
     return LogoutClaims(iss=issuer, sub=sub, sid=sid, jti=jti, iat=iat, exp=exp)
-
-
-def _number(value: object) -> float | None:
-    """Return a finite JSON number as is (bool is not one), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    # json.loads accepts NaN and Infinity, which would pass every comparison check.
-    return value if math.isfinite(value) else None
-
-
-def _decode_json(segment: str) -> dict[str, Any] | None:
-    """Decode a base64url segment holding a JSON object, or return None."""
-    try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except ValueError:
-        return None
-    return _decode_json_bytes(raw)
-
-
-def _decode_json_bytes(raw: bytes | None) -> dict[str, Any] | None:
-    """Parse bytes holding a JSON object, or return None."""
-    try:
-        value = json.loads(raw or b"")
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None

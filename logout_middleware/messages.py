@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import parse_qsl
 
 __all__ = ["LogoutRequest", "Refusal", "Reply", "json_reply", "plain_reply", "query_params", "single_param"]
@@ -42,6 +43,10 @@ class LogoutRequest:
     root_path: str = ""
     #: The request body, read (up to ``MAX_BODY + 1`` bytes) only for the handler's ``body_paths``.
     body: bytes = b""
+    #: The framework's session of this request (anything with ``get``), when the front door has one.
+    session: Any = None
+    #: The id_token the app's ``id_token_getter`` returned for this request.
+    app_id_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,8 @@ class Reply:
     status: int
     headers: list[tuple[str, str]]
     body: bytes = b""
+    #: The framework's session must be emptied (the logout ended it).
+    clear_session: bool = False
 
     @property
     def status_line(self) -> str:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from .config import LogoutConfig
 from .discovery import DiscoveryError, ProviderMetadata
-from .jwks import JwksCache
 from .logout_token import LogoutClaims, LogoutTokenError, UnknownKeyError, validate_logout_token
 from .messages import LogoutRequest, Refusal, Reply, json_reply, plain_reply, query_params, single_param
 from .outbound import Blocking, Steps
-from .revocation import StoreUnavailableError
-from .sessions import SessionGuard
+from .revocation import RevocationStore, StoreUnavailableError
+
+if TYPE_CHECKING:
+    from .handler import LogoutHandler
 
 __all__ = ["MAX_BODY", "ProviderLogout"]
 
@@ -49,19 +50,20 @@ class ProviderLogout:
 
     def __init__(
         self,
-        config: LogoutConfig,
-        guard: SessionGuard,
+        handler: LogoutHandler,
         *,
         deletions: Callable[[bool], list[tuple[str, str]]],
         metadata: Callable[[], Steps[ProviderMetadata | None]],
     ) -> None:
-        self.config = config
-        self.guard = guard
+        self.config = handler.config
+        self.handler = handler
+        assert handler.store is not None  # noqa: S101 - made only while requests are checked
+        self.store: RevocationStore = handler.store
         self._deletions = deletions
         self._metadata = metadata
-        self._jwks = JwksCache(ttl=config.discovery_ttl, timeout=config.http_timeout)
+        self._jwks = handler.jwks
         self._time = time.time
-        self._frame_ancestors = _origin(config.issuer or "")
+        self._frame_ancestors = _origin(self.config.issuer or "")
         self._warned_not_advertised = False
 
     def backchannel(self, request: LogoutRequest) -> Steps[Reply]:
@@ -83,7 +85,7 @@ class ProviderLogout:
         except DiscoveryError as exc:
             logger.error(BACKCHANNEL_UNAVAILABLE, exc)
             return json_reply(503, {"error": "temporarily_unavailable", "error_description": "keys unavailable"})
-        store = self.guard.store
+        store = self.store
         expires_at = self._time() + self.config.max_token_lifetime
         try:
             # Revoke first, remember the jti last: a provider retrying after a 503 finds no replay.
@@ -119,7 +121,7 @@ class ProviderLogout:
         # The algorithm registered for our id_tokens (id_token_signed_response_alg,
         # RS256 unless changed), not every one the provider supports: a token
         # signed with another algorithm is refused even if a provider key fits it.
-        algorithms = config.logout_token_algorithms or ("RS256",)
+        algorithms = self.handler.signing_algorithms
         keys = yield from self._jwks.get(metadata.jwks_uri)
         for attempt in range(2):
             try:
@@ -169,17 +171,17 @@ class ProviderLogout:
             raise Refusal(400, f"sid is longer than {MAX_IDENTIFIER} characters")
         if config.frontchannel_logout_session_required and sid is None:
             raise Refusal(400, "iss and sid are required")
-        session = self.guard.session(request.cookie)
+        session = yield from self.handler.trusted_claims(request)
         # Browsers that block third-party cookies send none in the provider's
         # frame, so the revocation is recorded by iss and sid regardless.
         if iss is not None and sid is not None:
             revoked: tuple[str, str] | None = (iss, sid)
-        elif session is not None and session[1] is not None:
-            revoked = (session[0], session[1])
+        elif session is not None and session.sid is not None:
+            revoked = (session.iss, session.sid)
         else:
             revoked = None
         if revoked is not None:
-            store, expires_at = self.guard.store, self._time() + config.max_token_lifetime
+            store, expires_at = self.store, self._time() + config.max_token_lifetime
             try:
                 yield Blocking(lambda: store.revoke_session(revoked[0], revoked[1], expires_at))
             except StoreUnavailableError as exc:
@@ -191,19 +193,27 @@ class ProviderLogout:
             ("Cache-Control", "no-store"),
             ("Content-Length", str(len(_SIGNED_OUT_PAGE))),
         ]
-        cookie_is_that_session = session is not None and (sid is None or (session[0], session[1]) == (iss, sid))
+        cookie_is_that_session = session is not None and (sid is None or (session.iss, session.sid) == (iss, sid))
         if cookie_is_that_session or not config.frontchannel_logout_session_required:
             headers += self._deletions(request.scheme == "https")
         logger.info(FRONTCHANNEL_DONE, "session revoked" if revoked else "cookies deleted")
         return Reply(200, headers, _SIGNED_OUT_PAGE)
 
-    def forward_auth(self, request: LogoutRequest) -> Reply:
+    def forward_auth(self, request: LogoutRequest) -> Steps[Reply]:
         """For nginx ``auth_request`` and Traefik ``ForwardAuth``: 204, or 401 for a revoked session."""
         if request.method not in ("GET", "HEAD"):
             return plain_reply(405, "forward auth takes GET", ("Allow", "GET, HEAD"))
-        if self.guard.is_revoked(request.cookie):
-            return plain_reply(401, "this session was signed out", *self._deletions(request.scheme == "https"))
-        return Reply(204, [("Cache-Control", "no-store")])
+        handler, secure = self.handler, request.scheme == "https"
+        inspection = handler.check.inspect(request.cookie)
+        if inspection.needs_keys:
+            yield from handler.fetch_keys(unknown_key=inspection.unknown_key)
+            inspection = handler.check.inspect(request.cookie, keys_fetched=True)
+        verdict = handler.judge(inspection, request.cookie, secure)
+        if verdict is None:
+            return Reply(204, [("Cache-Control", "no-store")])
+        if verdict.reply is not None:
+            return verdict.reply
+        return plain_reply(401, "this session was signed out", *verdict.deletions)
 
 
 def _origin(url: str) -> str:

@@ -220,6 +220,8 @@ def _convert(value: object, hint: Any, *, from_env: bool) -> Any:
     if origin in _SEQUENCES:
         if len(args) == 2 and args[1] is Ellipsis:
             return _convert_sequence(value, args[0], from_env=from_env)
+        if len(args) == 1 and origin is not tuple:  # Sequence[str]
+            return _convert_sequence(value, args[0], from_env=from_env)
         raise _Invalid(f"options of type {_type_name(hint)} cannot be set from a file or the environment")
     if hint is CookieSpec:
         return _convert_cookie(value, from_env=from_env)

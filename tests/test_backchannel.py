@@ -11,48 +11,24 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from joserfc import jws
-from joserfc.jwk import RSAKey
 from webob import Request
 
 from logout_middleware import ConfigError, LogoutConfig, sessions
 from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
-from logout_middleware.logout_token import BACKCHANNEL_LOGOUT_EVENT
 from logout_middleware.revocation import MemoryStore, StoreUnavailableError
-from logout_middleware.sessions import SessionGuard
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
 from tests.apps import echo_asgi, echo_wsgi
 from tests.provider_stub import StubState
 from tests.redis_server import redis_server
+from tests.support.tokens import JWKS, KEY, ROTATED, b64, id_token, logout_token
 from tests.transports import Raw, Send, asgi_sender, drive_asgi, middleware_sender, wsgi_sender
 
-KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
-ROTATED = RSAKey.generate_key(2048, parameters={"kid": "k2"})
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def b64(value: object) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
-
-
-def id_token(iss: str, *, sid: str = "sid-1", sub: str = "alice", iat: float | None = None) -> str:
-    """The app's own id_token cookie; its signature is never checked by the per-request guard."""
-    payload = {"iss": iss, "sub": sub, "sid": sid, "aud": "rp", "iat": int(iat or time.time()) - 10}
-    return f"{b64({'alg': 'RS256'})}.{b64(payload)}.c2ln"
-
-
-def logout_token(iss: str, *, key: RSAKey = KEY, alg: str = "RS256", **claims: Any) -> str:
-    now = int(time.time())
-    body = {"iss": iss, "aud": "rp", "iat": now, "exp": now + 120, "jti": f"jti-{time.monotonic_ns()}",
-            "sid": "sid-1", "events": {BACKCHANNEL_LOGOUT_EVENT: {}}, **claims}  # fmt: skip
-    body = {name: value for name, value in body.items() if value is not None}
-    registry = jws.JWSRegistry(algorithms=[alg])
-    return jws.serialize_compact({"alg": alg, "kid": key.kid}, json.dumps(body).encode(), key, registry=registry)
 
 
 @pytest.fixture
 def stub(stub: StubState) -> StubState:
-    stub.jwks = {"keys": [KEY.as_dict(private=False)]}
+    stub.jwks = JWKS
     return stub
 
 
@@ -286,7 +262,7 @@ def test_forward_auth(stub: StubState, kind: str) -> None:
     token = id_token(stub.issuer)
     assert send("GET", "/auth", {}).status == 204
     assert send("GET", "/auth", {"Cookie": f"id_token={token}"}).status == 204
-    assert send("GET", "/auth", {"Cookie": "id_token=garbage"}).status == 204
+    assert send("GET", "/auth", {"Cookie": "id_token=garbage"}).status == 401, "not a verified id_token"
     assert post_token(send, logout_token(stub.issuer)).status == 200
     refused = send("GET", "/auth", {"Cookie": f"id_token={token}"})
     assert refused.status == 401
@@ -294,11 +270,11 @@ def test_forward_auth(stub: StubState, kind: str) -> None:
     assert send("POST", "/auth", {}).status == 405
 
 
-def test_a_token_of_another_issuer_is_never_looked_up(stub: StubState, kind: str) -> None:
+def test_a_token_of_another_issuer_is_never_trusted(stub: StubState, kind: str) -> None:
     store = MemoryStore()
-    store.revoke_session("https://other.example", "sid-1")
     send = make(kind, stub, revocation_store=store, forward_auth_path="/auth")
-    assert send("GET", "/auth", {"Cookie": f"id_token={id_token('https://other.example')}"}).status == 204
+    assert send("GET", "/auth", {"Cookie": f"id_token={id_token('https://other.example')}"}).status == 401
+    assert send("GET", "/auth", {"Cookie": f"id_token={id_token(stub.issuer)}"}).status == 204
 
 
 @pytest.mark.parametrize(
@@ -313,7 +289,7 @@ def test_a_token_of_another_issuer_is_never_looked_up(stub: StubState, kind: str
         ({"forward_auth_path": "auth"}, "forward_auth_path"),
         ({"revocation_store": "postgres://x"}, "revocation_store"),
         ({"max_token_lifetime": 5}, "max_token_lifetime"),
-        ({"logout_token_algorithms": ["none"]}, "logout_token_algorithms"),
+        ({"signing_algorithms": ["none"]}, "signing_algorithms"),
     ],
 )
 def test_configuration_errors(options: dict[str, Any], message: str) -> None:
@@ -371,7 +347,7 @@ def test_redis_going_away_does_not_take_the_app_down(stub: StubState, tmp_path: 
             echo_wsgi, issuer=stub.issuer, client_id="rp", backchannel_logout_path="/backchannel-logout",
             clear_cookies=["session"], revocation_store=redis.url,
         )  # fmt: skip
-        store = middleware.handler.guard.store  # type: ignore[union-attr]
+        store = middleware.handler.store
         assert store.wait_until_synced(5)  # type: ignore[attr-defined]
         send = wsgi_sender(middleware)
         revoked, live = id_token(stub.issuer, sid="gone"), id_token(stub.issuer, sid="live")
@@ -397,7 +373,7 @@ def test_only_the_registered_algorithm_is_accepted_even_if_the_provider_supports
     for alg in ("PS256", "RS512"):
         assert "alg" in error_of(post_token(send, logout_token(stub.issuer, alg=alg))), alg
     assert (
-        post_token(make(kind, stub, logout_token_algorithms=["PS256"]), logout_token(stub.issuer, alg="PS256")).status
+        post_token(make(kind, stub, signing_algorithms=["PS256"]), logout_token(stub.issuer, alg="PS256")).status
         == 200
     )
 
@@ -486,8 +462,8 @@ def test_logout_finds_the_id_token_in_any_cookie_header() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"logout_token_algorithms": ["HS256"]}, "needs client_secret"),
-        ({"logout_token_algorithms": ["RS265"]}, "logout_token_algorithms"),
+        ({"signing_algorithms": ["HS256"]}, "needs client_secret"),
+        ({"signing_algorithms": ["RS265"]}, "signing_algorithms"),
     ],
 )
 def test_algorithm_options_that_could_never_verify_are_refused(options: dict[str, Any], message: str) -> None:
@@ -495,14 +471,23 @@ def test_algorithm_options_that_could_never_verify_are_refused(options: dict[str
         LogoutConfig(issuer="https://op.example", client_id="rp", backchannel_logout_path="/b", **options)
 
 
-def test_session_cache_keeps_neither_junk_nor_huge_cookies() -> None:
-    guard = SessionGuard(MemoryStore(), issuer=None, id_token_cookie="id_token")
+def checked(stub: StubState) -> Any:
+    """The per-request check of a middleware set up for back-channel logout, with the provider's keys at hand."""
+    middleware = WsgiMiddleware(echo_wsgi, issuer=stub.issuer, client_id="rp", backchannel_logout_path="/bc",
+                                revocation_store=MemoryStore())  # fmt: skip
+    assert app_saw(wsgi_sender(middleware), f"id_token={id_token(stub.issuer)}")[1] == []  # fetches the keys
+    return middleware.handler.check
+
+
+def test_session_cache_keeps_neither_junk_nor_huge_cookies(stub: StubState) -> None:
+    check = checked(stub)
+    before = dict(check._tokens)
     for i in range(100):
-        guard.session(f"id_token=junk{i}")
-    guard.session(f"id_token={id_token('https://op.example', sid='x' * 9000)}")
-    assert guard._sessions == {}
-    guard.session(f"id_token={id_token('https://op.example')}")
-    assert len(guard._sessions) == 1
+        assert check.inspect(f"id_token=junk{i}").untrusted
+    assert check.inspect(f"id_token={id_token(stub.issuer, sid='x' * 9000)}").refs
+    assert check._tokens == before
+    assert check.inspect(f"id_token={id_token(stub.issuer, sid='new')}").refs
+    assert len(check._tokens) == len(before) + 1
 
 
 def test_frontchannel_for_another_session_keeps_this_ones_cookies(stub: StubState, kind: str) -> None:
@@ -532,8 +517,9 @@ def test_a_secure_websocket_handshake_gets_secure_deletions(stub: StubState) -> 
     assert all(b"; Secure;" in line for line in lines)
 
 
-def test_the_session_cache_is_bounded() -> None:
-    guard = SessionGuard(MemoryStore(), issuer=None, id_token_cookie="id_token")
-    for i in range(sessions._CACHE_SIZE + 1):
-        guard.session(f"id_token={id_token('https://op.example', sid=f's{i}')}")
-    assert 0 < len(guard._sessions) <= sessions._CACHE_SIZE
+def test_the_session_cache_is_bounded(stub: StubState, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sessions, "_CACHE_SIZE", 50)
+    check = checked(stub)
+    for i in range(60):
+        assert check.inspect(f"id_token={id_token(stub.issuer, sid=f's{i}')}").refs
+    assert len(check._tokens) == 50

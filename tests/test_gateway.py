@@ -17,15 +17,19 @@ from logout_middleware.gateway import DEFAULT_FORWARD_AUTH_PATH, HEALTH_PATH, bu
 from logout_middleware.revocation import MemoryStore
 
 from .nginx_server import TEMPLATE, TEMPLATE_ADDRESSES
+from .provider_stub import StubState
 from .servers import REPO_ROOT
+from .support.tokens import JWKS, id_token
 from .transports import Send, asgi_sender, drive_asgi
 
 ENDPOINT = "https://op.example/end"
 ISSUER = "https://op.example"
-# Shaped like an id_token of the session sid-1 at ISSUER; the gateway reads it without verifying.
-ID_TOKEN = (
-    "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL29wLmV4YW1wbGUiLCJzaWQiOiJzaWQtMSIsInN1YiI6InUxIiwiaWF0IjoxfQ.c2ln"
-)
+#: What every gateway needs: it checks id_tokens, so it must know whose and for whom.
+MINIMAL_ENV = {
+    "LOGOUT_MIDDLEWARE_END_SESSION_ENDPOINT": ENDPOINT,
+    "LOGOUT_MIDDLEWARE_ISSUER": ISSUER,
+    "LOGOUT_MIDDLEWARE_CLIENT_ID": "rp",
+}
 
 Message = dict[str, Any]
 
@@ -40,7 +44,8 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def gateway(**options: Any) -> LogoutMiddleware:
-    return build_gateway(LogoutConfig(end_session_endpoint=ENDPOINT, **options))
+    return build_gateway(LogoutConfig(**{"end_session_endpoint": ENDPOINT, "issuer": ISSUER, "client_id": "rp",
+                                         **options}))  # fmt: skip
 
 
 def sender(**options: Any) -> Send:
@@ -91,19 +96,20 @@ def test_an_unknown_scope_type_is_ignored() -> None:
 
 
 def test_the_gateway_logs_out() -> None:
-    response = sender(client_id="rp")("GET", "/logout", {"Cookie": f"id_token={ID_TOKEN}"})
+    response = sender()("GET", "/logout", {"Cookie": f"id_token={id_token(ISSUER)}"})
     assert response.status == 303
     assert (response.get("location") or "").startswith(ENDPOINT + "?")
     assert response.get_all("set-cookie")[0].startswith("id_token=; Max-Age=0;")
 
 
-def test_forward_auth_answers_204_or_401_with_the_deletions() -> None:
+def test_forward_auth_answers_204_or_401_with_the_deletions(stub: StubState) -> None:
+    stub.jwks = JWKS
     store = MemoryStore()
-    send = sender(issuer=ISSUER, revocation_store=store, clear_cookies=["session"])
-    signed_in = {"Cookie": f"id_token={ID_TOKEN}; session=s"}
+    send = sender(end_session_endpoint=None, issuer=stub.issuer, revocation_store=store, clear_cookies=["session"])
+    signed_in = {"Cookie": f"id_token={id_token(stub.issuer)}; session=s"}
     assert send("GET", "/auth", {}).status == 204
     assert send("GET", "/auth", signed_in).status == 204
-    store.revoke_session(ISSUER, "sid-1")
+    store.revoke_session(stub.issuer, "sid-1")
     assert send("GET", "/auth", {}).status == 204  # no session, nothing to stop
     assert send("HEAD", "/auth", signed_in).status == 401
     revoked = send("GET", "/auth", signed_in)
@@ -136,7 +142,8 @@ def test_the_traefik_example_agrees_with_the_nginx_one() -> None:
 def test_check_config_prints_the_options_with_secrets_masked(
     clean_environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clean_environ.setenv("LOGOUT_MIDDLEWARE_END_SESSION_ENDPOINT", ENDPOINT)
+    for name, value in MINIMAL_ENV.items():
+        clean_environ.setenv(name, value)
     clean_environ.setenv("LOGOUT_MIDDLEWARE_CLIENT_SECRET", "very-secret")
     assert main(["--check-config"]) == 0
     out = capsys.readouterr().out
@@ -150,7 +157,9 @@ def test_check_config_reads_the_file_and_the_environment_wins(
     clean_environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     config = tmp_path / "gateway.toml"
-    config.write_text(f'end_session_endpoint = "{ENDPOINT}"\ncookie_domain = "a.example"\n')
+    config.write_text(
+        f'end_session_endpoint = "{ENDPOINT}"\nissuer = "{ISSUER}"\nclient_id = "rp"\ncookie_domain = "a.example"\n'
+    )
     clean_environ.setenv("LOGOUT_MIDDLEWARE_COOKIE_DOMAIN", "b.example")
     assert main(["--config", str(config), "--check-config"]) == 0
     assert 'cookie_domain = "b.example"\n' in capsys.readouterr().out
@@ -174,13 +183,13 @@ def test_check_config_reads_the_file_and_the_environment_wins(
         pytest.param({}, [], "end_session_endpoint or issuer is required", id="nothing-set"),
         pytest.param({}, ["--config", "/nonexistent/gateway.toml"], "cannot read the configuration file", id="no-file"),
         pytest.param(
-            {"LOGOUT_MIDDLEWARE_END_SESSION_ENDPOINT": ENDPOINT, "LOGOUT_MIDDLEWARE_REVOCATION_STORE": "postgres://x"},
+            {**MINIMAL_ENV, "LOGOUT_MIDDLEWARE_REVOCATION_STORE": "postgres://x"},
             [],
             "LOGOUT_MIDDLEWARE_REVOCATION_STORE: revocation_store must be",
             id="unknown-store",
         ),
         pytest.param(
-            {"LOGOUT_MIDDLEWARE_END_SESSION_ENDPOINT": ENDPOINT, "LOGOUT_MIDDLEWARE_LOGOUT_PATH": "/auth"},
+            {**MINIMAL_ENV, "LOGOUT_MIDDLEWARE_LOGOUT_PATH": "/auth"},
             [],
             "forward_auth_path '/auth' is already used",
             id="path-taken",
@@ -209,7 +218,8 @@ def test_main_serves_the_gateway_with_uvicorn(clean_environ: pytest.MonkeyPatch)
 
     calls: list[tuple[Any, dict[str, Any]]] = []
     clean_environ.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
-    clean_environ.setenv("LOGOUT_MIDDLEWARE_END_SESSION_ENDPOINT", ENDPOINT)
+    for name, value in MINIMAL_ENV.items():
+        clean_environ.setenv(name, value)
     assert main(["--host", "0.0.0.0", "--port", "9001"]) == 0
     [(app, options)] = calls
     assert isinstance(app, LogoutMiddleware)
@@ -223,7 +233,8 @@ def test_main_without_the_extra_says_what_to_install(
     clean_environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], missing: str
 ) -> None:
     clean_environ.setitem(sys.modules, missing, None)  # makes importing it fail
-    clean_environ.setenv("LOGOUT_MIDDLEWARE_END_SESSION_ENDPOINT", ENDPOINT)
+    for name, value in MINIMAL_ENV.items():
+        clean_environ.setenv(name, value)
     assert main([]) == 2
     assert "pip install 'logout-middleware[gateway]'" in capsys.readouterr().err
 
@@ -231,7 +242,8 @@ def test_main_without_the_extra_says_what_to_install(
 def test_the_module_runs_main(clean_environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     clean_environ.delitem(sys.modules, "logout_middleware.__main__", raising=False)
     clean_environ.setattr(sys, "argv", ["logout_middleware", "--check-config"])
-    clean_environ.setenv("LOGOUT_MIDDLEWARE_END_SESSION_ENDPOINT", ENDPOINT)
+    for name, value in MINIMAL_ENV.items():
+        clean_environ.setenv(name, value)
     with pytest.raises(SystemExit) as exited:
         runpy.run_module("logout_middleware", run_name="__main__")
     assert exited.value.code == 0
@@ -247,7 +259,7 @@ def test_python_m_runs_the_same_command() -> None:
     assert failed.returncode == 2
     assert failed.stderr.startswith("logout-gateway: configuration error: LOGOUT_MIDDLEWARE_ISSUER")
     assert "Traceback" not in failed.stderr
-    env["LOGOUT_MIDDLEWARE_ISSUER"] = ISSUER
+    env.update(LOGOUT_MIDDLEWARE_ISSUER=ISSUER, LOGOUT_MIDDLEWARE_CLIENT_ID="rp")
     checked = subprocess.run(
         [sys.executable, "-m", "logout_middleware", "--check-config"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,

@@ -12,7 +12,7 @@ import pytest
 from joserfc import jws
 from joserfc.jwk import ECKey, Key, OctKey, RSAKey
 
-from logout_middleware.errors import LogoutError
+from logout_middleware.errors import LogoutError, TokenError
 from logout_middleware.logout_token import (
     BACKCHANNEL_LOGOUT_EVENT,
     MAX_TOKEN_SIZE,
@@ -90,8 +90,9 @@ def test_valid_token_with_an_extra_claim() -> None:
 
 
 def test_error_is_a_logout_error() -> None:
-    assert issubclass(LogoutTokenError, LogoutError)
-    assert issubclass(UnknownKeyError, LogoutTokenError)
+    assert issubclass(LogoutTokenError, TokenError)
+    assert issubclass(UnknownKeyError, TokenError)
+    assert issubclass(TokenError, LogoutError)
 
 
 @pytest.mark.parametrize(

@@ -271,6 +271,7 @@ def test_a_password_in_a_url_is_not_repeated_in_an_error() -> None:
 #: A config with every kind of value away from its default.
 RICH = LogoutConfig(
     end_session_endpoint=ENDPOINT,
+    issuer="https://op.example",
     client_id="rp",
     discovery_ttl=60.0,
     methods=("GET",),
@@ -284,7 +285,7 @@ RICH = LogoutConfig(
     state_max_age=120,
     forward_auth_path="/auth",
     revocation_store="sqlite:///revocations.db",
-    logout_token_algorithms=("RS256", "ES256"),
+    signing_algorithms=("RS256", "ES256"),
     logout_token_max_age_without_exp=300,
 )
 
@@ -305,7 +306,7 @@ def test_toml_rendering_marks_defaults_and_unset_options() -> None:
     shown = render_config(RICH).splitlines()
     assert 'end_session_endpoint = "https://op.example/end"' in shown
     assert 'logout_path = "/logout"  # default' in shown
-    assert 'issuer = ""  # not set' in shown
+    assert 'provider = ""  # not set' in shown
     assert 'redirect_param = ""  # not set' in shown
     assert (
         'extra_params = {"prompt" = "login", "tenant" = "de fr", "odd" = "back\\\\slash \\"quote\\" \\u00e9"}' in shown

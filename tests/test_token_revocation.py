@@ -104,7 +104,7 @@ def test_configuration_errors(options: dict[str, str], message: str) -> None:
 
 
 def test_secrets_are_masked_in_repr() -> None:
-    config = LogoutConfig(end_session_endpoint="https://op.example/end", client_id="a", client_secret="hunter2",
+    config = LogoutConfig(issuer="https://op.example", client_id="a", client_secret="hunter2",
                           forward_auth_path="/auth", revocation_store="memory://")  # fmt: skip
     assert "hunter2" not in repr(config)
     assert "client_secret='***'" in repr(config)

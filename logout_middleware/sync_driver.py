@@ -1,0 +1,107 @@
+"""Runs the core for the front doors that block: WSGI, Flask and Django.
+
+The core answers in plain values and asks for the provider's answers by
+yielding requests; this driver sends them with httpx's blocking client,
+reads request bodies from a WSGI environ, and runs the per-request check,
+fetching the provider's keys when the check needs them (one thread at a
+time: the others wait and find the keys there).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .discovery import ProviderMetadata
+from .handler import LogoutHandler, Verdict
+from .messages import LogoutRequest, Reply
+from .outbound import Inbound, Outbound, run_sync
+from .receivers import MAX_BODY
+from .sessions import Inspection
+
+__all__ = ["SyncDriver", "read_body", "send"]
+
+_MAX_ANSWER = 1024 * 1024
+
+
+class SyncDriver:
+    """The core of one front door, driven with blocking I/O."""
+
+    def __init__(self, handler: LogoutHandler) -> None:
+        self.handler = handler
+        self._keys_lock = threading.Lock()
+
+    def answer(self, request: LogoutRequest) -> Reply:
+        """The reply to a request for one of the middleware's paths."""
+        return run_sync(self.handler.handle(request), send)
+
+    def verdict(
+        self, cookie_header: str, session: Any = None, app_id_token: str | None = None, *, secure: bool
+    ) -> Verdict | None:
+        """What the per-request check makes of a request: None lets it through untouched."""
+        inspection = self._inspect(cookie_header, session, app_id_token)
+        if inspection.passes:
+            return None
+        if inspection.needs_keys:
+            self._fetch_keys(inspection.unknown_key)
+            inspection = self._inspect(cookie_header, session, app_id_token, keys_fetched=True)
+        return self.handler.judge(inspection, cookie_header, secure)
+
+    def discover(self) -> ProviderMetadata | None:
+        """Fetch the provider's discovery metadata now.
+
+        :raises DiscoveryError: the provider did not answer, or not usably.
+        """
+        return run_sync(self.handler.provider_metadata(), send)
+
+    def _inspect(
+        self, cookie_header: str, session: Any, app_id_token: str | None, *, keys_fetched: bool = False
+    ) -> Inspection:
+        check = self.handler.check
+        if app_id_token is not None:
+            return check.inspect_id_token(app_id_token, trusted=False, keys_fetched=keys_fetched)
+        return check.inspect(cookie_header, session, keys_fetched=keys_fetched)
+
+    def _fetch_keys(self, unknown_key: bool) -> None:
+        with self._keys_lock:
+            if unknown_key or self.handler.jwks.current() is None:
+                run_sync(self.handler.fetch_keys(unknown_key=unknown_key), send)
+
+
+def read_body(environ: Mapping[str, Any]) -> bytes:
+    """At most MAX_BODY + 1 bytes of a WSGI request's body: enough for the core to tell "too large".
+
+    PEP 3333: never read past CONTENT_LENGTH, and without it only from a
+    server that says the input ends (``wsgi.input_terminated``); otherwise a
+    client that sends nothing would hold the worker.
+    """
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        length = -1
+    if length < 0:
+        if not environ.get("wsgi.input_terminated"):
+            return b""
+        length = MAX_BODY + 1
+    body: bytes = environ["wsgi.input"].read(min(length, MAX_BODY + 1))
+    return body
+
+
+def send(outbound: Outbound) -> Inbound:
+    """Send one request to the provider with a blocking client; never raise."""
+    import httpx  # noqa: PLC0415 - an optional extra, needed only with discovery or revocation
+
+    try:
+        with (
+            httpx.Client(timeout=outbound.timeout) as client,
+            client.stream(outbound.method, outbound.url, headers=outbound.headers, content=outbound.body) as answer,
+        ):
+            body = b""
+            for chunk in answer.iter_bytes():
+                body += chunk
+                if len(body) > _MAX_ANSWER:
+                    return Inbound(answer.status_code, error="the answer is larger than 1 MiB")
+            return Inbound(answer.status_code, body, content_type=answer.headers.get("content-type", ""))
+    except httpx.HTTPError as exc:
+        return Inbound(0, error=f"{type(exc).__name__} from {outbound.url}: {exc}")
