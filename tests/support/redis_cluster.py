@@ -39,7 +39,7 @@ from pathlib import Path
 from ..redis_server import free_port
 from .redis_sentinel import HOST, RedisProcess, data_node_config, stop_all, wait_until
 
-__all__ = ["ClusterNode", "ClusterSet", "redis_cluster"]
+__all__ = ["ClusterSet", "NodeView", "redis_cluster"]
 
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 #: How long a node may be silent before the others count it failing: also how fast a killed master is replaced.
@@ -55,8 +55,8 @@ SLOTS = 16384
 
 
 @dataclass(frozen=True)
-class ClusterNode:
-    """One line of CLUSTER NODES."""
+class NodeView:
+    """One node as another sees it: a line of CLUSTER NODES."""
 
     node_id: str
     port: int
@@ -109,6 +109,8 @@ class ClusterSet:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start every node, join them into a cluster and wait until it is whole."""
+        if not Path(REDIS_CLI).exists():
+            raise RuntimeError("redis-cli is not installed (Debian package redis-tools)")
         for node in self.nodes.values():
             node.start()
         create = [REDIS_CLI, "--cluster", "create", *(f"{HOST}:{port}" for port in self.ports)]
@@ -225,7 +227,7 @@ class ClusterSet:
 
         wait_until("every running cluster node saying the cluster is ok", whole, timeout, logs=self.logs)
 
-    def cluster_nodes(self, port: int | None = None) -> list[ClusterNode]:
+    def cluster_nodes(self, port: int | None = None) -> list[NodeView]:
         """CLUSTER NODES as the node on *port* (or any running node) sees it."""
         node = self.nodes[port] if port is not None else self._any_running_node()
         answer = node.command("CLUSTER", "NODES")
@@ -317,13 +319,13 @@ def _is_free(port: int) -> bool:
         return True
 
 
-def _parse_node_line(line: str) -> ClusterNode:
-    """A ClusterNode from one line of CLUSTER NODES (``id ip:port@bus flags master ... slots``)."""
+def _parse_node_line(line: str) -> NodeView:
+    """A NodeView from one line of CLUSTER NODES (``id ip:port@bus flags master ... slots``)."""
     fields = line.split()
     address = fields[1].split("@", 1)[0]
     port = int(address.rsplit(":", 1)[1]) if ":" in address else 0
     master_id = None if fields[3] == "-" else fields[3]
-    return ClusterNode(fields[0], port, frozenset(fields[2].split(",")), master_id, tuple(fields[8:]))
+    return NodeView(fields[0], port, frozenset(fields[2].split(",")), master_id, tuple(fields[8:]))
 
 
 def _slot_count(slots: tuple[str, ...]) -> int:

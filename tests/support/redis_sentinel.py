@@ -26,8 +26,9 @@ name, then the database number.
 
 This module also holds what :mod:`tests.support.redis_cluster` shares:
 :class:`RedisProcess` (one redis-server started from a config file),
-:func:`ask` (one command, no retries) and :func:`wait_until` (a bounded wait
-that says what did not happen).
+:func:`data_node_config`, :func:`stop_all`, :func:`ask` (one command, no
+retries) and :func:`wait_until` (a bounded wait that says what did not
+happen).
 """
 
 from __future__ import annotations
@@ -46,14 +47,14 @@ from redis.retry import Retry
 
 from ..redis_server import free_port
 
-__all__ = ["RedisProcess", "SentinelSet", "ask", "redis_sentinel", "stop_all", "wait_until"]
+__all__ = ["RedisProcess", "SentinelSet", "ask", "data_node_config", "redis_sentinel", "stop_all", "wait_until"]
 
 HOST = "127.0.0.1"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 MASTER_NAME = "mymaster"
 #: How long a Sentinel waits for an answer before it calls a node down.
 DOWN_AFTER_MS = 1000
-#: Also how long a Sentinel waits before it tries again a failover that failed: twice this.
+#: How long a failover may take before Sentinel gives it up; it starts no other within twice this.
 FAILOVER_TIMEOUT_MS = 3000
 
 T = TypeVar("T")
