@@ -58,6 +58,7 @@ class LogoutMiddleware:
     async_capable = False
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        _check_order(list(getattr(settings, "MIDDLEWARE", None) or ()))
         self.get_response = get_response
         options: dict[str, Any] = dict(getattr(settings, "LOGOUT_MIDDLEWARE", {}))
         options.setdefault("session_cookie", settings.SESSION_COOKIE_NAME)
@@ -132,6 +133,17 @@ class LogoutMiddleware:
         if self.config.session_cookie not in request.COOKIES:
             return None
         return request.session
+
+
+def _check_order(middleware: list[str]) -> None:
+    """Raise at start-up unless the session middleware comes before this one."""
+    ours = [index for index, path in enumerate(middleware) if path.startswith(__name__ + ".")]
+    sessions = [index for index, path in enumerate(middleware) if path.endswith("SessionMiddleware")]
+    if ours and not any(index < ours[0] for index in sessions):
+        raise ImproperlyConfigured(
+            f"{__name__}.LogoutMiddleware must come after"
+            " django.contrib.sessions.middleware.SessionMiddleware (and AuthenticationMiddleware) in MIDDLEWARE"
+        )
 
 
 def _log_out(request: HttpRequest) -> None:

@@ -142,12 +142,12 @@ class LogoutHandler:
         revocable = ((config.refresh_token_cookie, "refresh_token"), (config.access_token_cookie, "access_token"))
         self._token_cookies = [(name, hint) for name, hint in revocable if name]
         enforces = config.enforces_revocations
-        needs_discovery = (
+        # The logout asks the provider's metadata only for an endpoint it has no other way to know.
+        self._logout_needs_discovery = bool(
             (self._endpoint is None and not self._local_only)
             or (self._token_cookies and config.revocation_endpoint is None)
-            or config.backchannel_logout_path is not None
-            or enforces
         )
+        needs_discovery = self._logout_needs_discovery or config.backchannel_logout_path is not None or enforces
         self.discovery = (
             MetadataCache(config.issuer, ttl=config.discovery_ttl, timeout=config.http_timeout)
             if needs_discovery and config.issuer
@@ -388,8 +388,8 @@ class LogoutHandler:
         return Reply(303, headers, clear_session=True)
 
     def _logout_metadata(self) -> Steps[ProviderMetadata | DiscoveryError | None]:
-        """The discovery metadata, or why there is none; None when discovery is not used."""
-        if self.discovery is None:
+        """The discovery metadata, or why there is none; None when the logout needs none."""
+        if self.discovery is None or not self._logout_needs_discovery:
             return None
         try:
             return (yield from self.discovery.get())

@@ -48,7 +48,8 @@ class Inspection:
     refs: tuple[SessionRef, ...] = ()
     #: Login cookies came without a verified id_token: strip them whatever the store says.
     untrusted: bool = False
-    #: The id_token cookie can only be verified with the provider's keys: fetch them, then inspect again.
+    #: The id_token cookie can only be verified with the provider's keys: fetch them, then inspect again
+    #: (once more set after that fetch: the keys cannot be had, and the check cannot be made).
     needs_keys: bool = False
     #: The id_token named a key the provider's set lacks: fetch the set again (it may have rotated).
     unknown_key: bool = False
@@ -187,9 +188,9 @@ class SessionCheck:
                 continue
             ref = self._verified(token)
             if isinstance(ref, Inspection):
-                if ref.needs_keys and keys_fetched:
-                    return _UNTRUSTED
-                return ref
+                if ref.unknown_key and keys_fetched:
+                    return _UNTRUSTED  # fetched again, and the key is still not the provider's
+                return ref  # still without keys after a fetch: the caller's fail policy decides
             refs.append(ref)
         return Inspection(refs=tuple(refs))
 

@@ -373,8 +373,7 @@ def test_only_the_registered_algorithm_is_accepted_even_if_the_provider_supports
     for alg in ("PS256", "RS512"):
         assert "alg" in error_of(post_token(send, logout_token(stub.issuer, alg=alg))), alg
     assert (
-        post_token(make(kind, stub, signing_algorithms=["PS256"]), logout_token(stub.issuer, alg="PS256")).status
-        == 200
+        post_token(make(kind, stub, signing_algorithms=["PS256"]), logout_token(stub.issuer, alg="PS256")).status == 200
     )
 
 

@@ -15,7 +15,8 @@ def test_core_imports_no_framework() -> None:
     code = (
         "import sys, logout_middleware\n"
         "logout_middleware.build_logout_url('https://op.example/end', client_id='c')\n"
-        "print(sorted(m for m in ('starlette', 'webob', 'httpx', 'anyio', 'joserfc', 'redis') if m in sys.modules))"
+        "print(sorted(m for m in ('starlette', 'webob', 'httpx', 'anyio', 'joserfc', 'redis', 'flask', 'django',"
+        " 'itsdangerous') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

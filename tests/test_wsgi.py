@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import django
 import pytest
-from django.conf import settings
 from flask import Flask
 from webob import Request
 from webtest import TestApp
 
 from logout_middleware.wsgi import LogoutMiddleware
 from tests.apps import CONFIG, echo_wsgi
+from tests.support.django_project import django_app
 
 
 class ClosingBody:
@@ -88,32 +87,10 @@ def test_flask_wsgi_app() -> None:
 
 
 def test_django_wsgi_application() -> None:
-    if not settings.configured:
-        settings.configure(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], SECRET_KEY="test-only", DEBUG=False)
-        django.setup()
-    from django.core.wsgi import get_wsgi_application
-
-    app = LogoutMiddleware(get_wsgi_application(), CONFIG)
-    client = TestApp(app)
-    assert client.get("/hello/").text == "hello from django"
+    # Django takes one configuration per process: the project the Django front door's tests use.
+    app = LogoutMiddleware(django_app(end_session_endpoint="https://op.example/end"), CONFIG)
+    client = TestApp(app, extra_environ={"HTTP_HOST": "app.example"})
+    assert client.get("/plain").text == "a page that never looks at the session"
     response = client.get("/logout", status=303)
     assert response.headers["Cache-Control"] == "no-store"
-
-
-def _hello(request: Any) -> Any:
-    from django.http import HttpResponse
-
-    return HttpResponse("hello from django")
-
-
-def _urlpatterns() -> list[Any]:
-    from django.urls import path
-
-    return [path("hello/", _hello)]
-
-
-def __getattr__(name: str) -> Any:
-    # Django reads urlpatterns from ROOT_URLCONF lazily; build it only when asked.
-    if name == "urlpatterns":
-        return _urlpatterns()
-    raise AttributeError(name)
+    assert response.headers["Location"].startswith(CONFIG.end_session_endpoint or "")
