@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import sys
 from typing import Any
 
 import pytest
 
-from logout_middleware import ConfigError, CookieSpec, LogoutConfig, LogoutError
+from logout_middleware import ConfigError, CookieSpec, LogoutConfig, LogoutError, LogoutHandler
 
 END = "https://op.example/session/end"
 
@@ -116,3 +118,40 @@ def test_from_options() -> None:
 def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
     assert issubclass(ConfigError, LogoutError)
+
+
+@pytest.mark.parametrize(
+    ("missing", "options", "install"),
+    [
+        pytest.param("httpx", {"issuer": "https://op.example"}, "logout-middleware[http]", id="discovery"),
+        pytest.param(
+            "httpx",
+            {
+                "end_session_endpoint": "https://op.example/end",
+                "revocation_endpoint": "https://op.example/revoke",
+                "client_id": "c",
+                "refresh_token_cookie": "rt",
+            },
+            "logout-middleware[http]",
+            id="token-revocation",
+        ),
+        pytest.param(
+            "joserfc",
+            {"issuer": "https://op.example", "client_id": "c", "backchannel_logout_path": "/bc"},
+            "logout-middleware[backchannel]",
+            id="back-channel",
+        ),
+        pytest.param(
+            "joserfc",
+            {"issuer": "https://op.example", "client_id": "c", "enforce_revocations": True},
+            "logout-middleware[backchannel]",
+            id="checked-requests",
+        ),
+    ],
+)
+def test_a_feature_without_its_extra_fails_at_construction(
+    monkeypatch: pytest.MonkeyPatch, missing: str, options: dict[str, Any], install: str
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # importing it now fails, as when it is not installed
+    with pytest.raises(ConfigError, match=re.escape(f"pip install '{install}'")):
+        LogoutHandler(LogoutConfig(**options))
