@@ -81,8 +81,8 @@ class LogoutMiddleware:
         elif kind == "websocket" and self._checks:
             await self._app_unless_revoked(scope, receive, send)
             return
-        elif kind == "lifespan" and self.config.discover_at_startup:
-            receive = self._discover_on_startup(receive)
+        elif kind == "lifespan":
+            receive = self._lifespan(receive)
         await self.app(scope, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, path: str, root_path: str) -> None:
@@ -158,16 +158,18 @@ class LogoutMiddleware:
         """
         return await self._driver.discover()
 
-    def _discover_on_startup(self, receive: Receive) -> Receive:
-        async def receive_after_discovery() -> Message:
+    def _lifespan(self, receive: Receive) -> Receive:
+        async def receive_and_act() -> Message:
             message = await receive()
-            if message["type"] == "lifespan.startup":
+            if message["type"] == "lifespan.startup" and self.config.discover_at_startup:
                 # A failure is logged by discovery, and the first logout tries again.
                 with contextlib.suppress(DiscoveryError):
                     await self.discover()
+            elif message["type"] == "lifespan.shutdown":
+                self.handler.close()
             return message
 
-        return receive_after_discovery
+        return receive_and_act
 
 
 def _cookie_header(scope: Scope) -> str:

@@ -15,6 +15,7 @@ from .errors import ConfigError, LogoutError
 from .id_token import SessionClaims
 from .providers import PRESETS, Preset
 from .return_to import is_local_path
+from .revocation import store_opener
 from .urls import check_absolute_url, encode_value
 
 __all__ = ["LogoutConfig"]
@@ -144,8 +145,9 @@ class LogoutConfig:
     frontchannel_logout_session_required: bool = True
     #: Answer 204/401 here for a reverse proxy's auth_request / ForwardAuth; None: off.
     forward_auth_path: str | None = None
-    #: Where revocations are kept: memory://, sqlite:///path.db, redis://host:port/0, or a store object.
-    revocation_store: Any = "memory://"
+    #: Where revocations are kept: memory://, sqlite:///path.db, redis://host:port/0, or a store object;
+    #: None: an SQLite file that every process of this machine shares (see default_store_path).
+    revocation_store: Any = None
     #: Redis store only: keep serving from the local copy while Redis is unreachable.
     revocation_store_fail_open: bool = True
     #: The longest a signed-in session lives (the app's session, or its id_token); revocations are kept that long.
@@ -369,10 +371,8 @@ class LogoutConfig:
                 "issuer and client_id are required to check requests against revoked sessions:"
                 " an id_token is trusted only once its signature, issuer and audience are verified"
             )
-        if isinstance(self.revocation_store, str) and not self.revocation_store.startswith(
-            ("memory://", "sqlite://", "redis://", "rediss://")
-        ):
-            raise ConfigError("revocation_store must be memory://, sqlite:///path, redis://host:port/db or a store")
+        if self.revocation_store is not None:
+            store_opener(self.revocation_store)  # checks the URL; opens nothing
 
     def _check_revocation(self) -> None:
         for option in ("refresh_token_cookie", "access_token_cookie"):

@@ -29,7 +29,7 @@ from .outbound import Blocking, Steps
 from .providers import preset_logout_url
 from .receivers import MAX_BODY, ProviderLogout
 from .return_to import is_local_path, pack_state_cookie, unpack_state_cookie
-from .revocation import RevocationStore, StoreUnavailableError, open_store
+from .revocation import ProcessLocalStore, StoreUnavailableError, default_store_path, store_opener
 from .sessions import Inspection, SessionCheck, cookie_values, strip_cookies
 from .token_revocation import describe_answer, revocation_request
 from .tokens import is_compact_jwt
@@ -174,20 +174,28 @@ class LogoutHandler:
             algorithms=self.signing_algorithms,
             client_secret=config.client_secret,
         )
-        #: Where revoked sessions are kept; None when requests are not checked against them.
-        self.store: RevocationStore | None = None
+        #: Where revoked sessions are kept, opened by the process that first uses it;
+        #: None when requests are not checked against them.
+        self.store: ProcessLocalStore | None = None
         if enforces:
-            self.store = open_store(
+            opener = store_opener(
                 config.revocation_store,
                 max_token_lifetime=config.max_token_lifetime,
                 fail_open=config.revocation_store_fail_open,
+                default_path=default_store_path(config.issuer, config.client_id),
             )
+            self.store = ProcessLocalStore(opener)
         self._provider_logout = (
             ProviderLogout(self, deletions=self.deletions, metadata=self.provider_metadata) if enforces else None
         )
         self._warned_no_id_token = False
         if self._endpoint is not None:
             self._check_endpoint(self._endpoint)
+
+    def close(self) -> None:
+        """Close the revocation store this process opened, if any (its connections and threads)."""
+        if self.store is not None:
+            self.store.close()
 
     @property
     def signing_algorithms(self) -> tuple[str, ...]:

@@ -120,6 +120,11 @@ class RedisStore:
         self._thread = threading.Thread(target=self._listen, name="logout-middleware-redis", daemon=True)
         self._thread.start()
 
+    @staticmethod
+    def check_url(url: str) -> None:
+        """Raise ValueError unless *url* is a Redis URL this store can use; nothing is opened."""
+        redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+
     def revoke_session(self, iss: str, sid: str, expires_at: float | None = None) -> None:
         now = self._clock()
         expires_at = self._expiry(expires_at, now)

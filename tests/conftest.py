@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -20,3 +21,14 @@ def stub() -> Iterator[StubState]:
     """A stand-in provider on 127.0.0.1 (see tests/provider_stub.py)."""
     with provider_stub() as state:
         yield state
+
+
+@pytest.fixture(autouse=True)
+def private_temporary_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A temporary directory of each test's own: the default revocation store lives there, and is never shared.
+
+    The servers a test starts inherit it through TMPDIR.
+    """
+    directory = str(tmp_path_factory.mktemp("tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", directory)
+    monkeypatch.setenv("TMPDIR", directory)

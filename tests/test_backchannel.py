@@ -347,7 +347,8 @@ def test_redis_going_away_does_not_take_the_app_down(stub: StubState, tmp_path: 
             echo_wsgi, issuer=stub.issuer, client_id="rp", backchannel_logout_path="/backchannel-logout",
             clear_cookies=["session"], revocation_store=redis.url,
         )  # fmt: skip
-        store = middleware.handler.store
+        assert middleware.handler.store is not None
+        store = middleware.handler.store.current()
         assert store.wait_until_synced(5)  # type: ignore[attr-defined]
         send = wsgi_sender(middleware)
         revoked, live = id_token(stub.issuer, sid="gone"), id_token(stub.issuer, sid="live")

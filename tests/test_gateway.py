@@ -6,6 +6,7 @@ import os
 import runpy
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,14 @@ def test_check_config_prints_the_options_with_secrets_masked(
     assert "very-secret" not in out
 
 
+def test_check_config_opens_no_store(clean_environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in {**MINIMAL_ENV, "LOGOUT_MIDDLEWARE_REVOCATION_STORE": "redis://127.0.0.1:1/0"}.items():
+        clean_environ.setenv(name, value)
+    assert main(["--check-config"]) == 0
+    assert 'revocation_store = "redis://127.0.0.1:1/0"' in capsys.readouterr().out
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("logout-middleware")]
+
+
 def test_check_config_reads_the_file_and_the_environment_wins(
     clean_environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -187,6 +196,12 @@ def test_check_config_reads_the_file_and_the_environment_wins(
             [],
             "LOGOUT_MIDDLEWARE_REVOCATION_STORE: revocation_store must be",
             id="unknown-store",
+        ),
+        pytest.param(
+            {**MINIMAL_ENV, "LOGOUT_MIDDLEWARE_REVOCATION_STORE": "redis://[::1:6379/0"},
+            [],
+            "LOGOUT_MIDDLEWARE_REVOCATION_STORE: revocation_store: the URL cannot be parsed",
+            id="unparseable-store",
         ),
         pytest.param(
             {**MINIMAL_ENV, "LOGOUT_MIDDLEWARE_LOGOUT_PATH": "/auth"},

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -17,10 +19,13 @@ from logout_middleware.errors import ConfigError
 from logout_middleware.revocation import (
     DEFAULT_MAX_TOKEN_LIFETIME,
     MemoryStore,
+    ProcessLocalStore,
     RevocationStore,
     SQLiteStore,
     StoreUnavailableError,
+    default_store_path,
     open_store,
+    store_opener,
 )
 
 ISS = "https://op.example"
@@ -305,7 +310,9 @@ def test_open_store_passes_a_store_through() -> None:
         pytest.param("sqlite:///", "sqlite:///relative/path.db", id="sqlite-empty-path"),
         pytest.param("sqlite://host/x.db", "sqlite:///relative/path.db", id="sqlite-with-host"),
         pytest.param("sqlite:///x.db?mode=ro", "no query or fragment", id="sqlite-query"),
-        pytest.param("sqlite:////nonexistent-dir/x/y.db", "cannot open the SQLite database", id="sqlite-bad-dir"),
+        pytest.param(
+            "sqlite:////nonexistent-dir/x/y.db", "directory '/nonexistent-dir/x' is missing", id="sqlite-bad-dir"
+        ),
         pytest.param(42, "got int", id="not-a-store"),
     ],
 )
@@ -326,3 +333,72 @@ def test_open_store_never_repeats_a_redis_password() -> None:
     with pytest.raises(ConfigError) as info:
         open_store("redis://:hunter2@127.0.0.1:notaport/0")
     assert "hunter2" not in str(info.value)
+
+
+# -- where the stores are opened ----------------------------------------------------
+
+
+def test_the_default_store_is_a_private_sqlite_file_shared_by_the_apps_processes(tmp_path: Path) -> None:
+    path = default_store_path("https://op.example", "rp")
+    assert path.startswith(tempfile.gettempdir())
+    assert path != default_store_path("https://op.example", "another-client")
+    first = ProcessLocalStore(store_opener(None, default_path=path))
+    second = ProcessLocalStore(store_opener(None, default_path=path))  # another worker of the same app
+    first.revoke_session(ISS, "sid-1")
+    assert second.is_revoked(ISS, "sid-1", None, None)
+    directory = Path(path).parent
+    assert (directory.stat().st_mode & 0o777, Path(path).is_file()) == (0o700, True)
+    first.close()
+    second.close()
+
+
+def test_a_default_directory_others_can_read_is_refused(tmp_path: Path) -> None:
+    path = default_store_path("https://op.example", "rp")
+    Path(path).parent.mkdir(mode=0o755)
+    Path(path).parent.chmod(0o755)
+    store = ProcessLocalStore(store_opener(None, default_path=path))
+    with pytest.raises(StoreUnavailableError, match="not a private directory"):
+        store.is_revoked(ISS, "sid-1", None, None)
+
+
+def test_nothing_is_opened_until_first_used(tmp_path: Path) -> None:
+    opened: list[str] = []
+
+    def opener() -> RevocationStore:
+        opened.append("now")
+        return MemoryStore()
+
+    store = ProcessLocalStore(opener)
+    assert (opened, store.opened) == ([], None)
+    assert store_opener("redis://127.0.0.1:1/0")  # checked, not connected: nothing listens on port 1
+    assert store.is_revoked(ISS, "sid", None, None) is False
+    assert opened == ["now"] and store.opened is not None
+    store.close()
+    assert store.opened is None
+
+
+def test_a_forked_child_opens_a_store_of_its_own(tmp_path: Path) -> None:
+    store = ProcessLocalStore(lambda: SQLiteStore(tmp_path / "forked.db"))
+    parents = store.current()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        own = store.current()
+        os.write(write, b"own" if own is not parents else b"inherited")
+        own.revoke_session(ISS, "from-the-child")
+        os._exit(0)
+    os.close(write)
+    assert os.read(read, 16) == b"own"
+    os.waitpid(child, 0)
+    os.close(read)
+    assert store.is_revoked(ISS, "from-the-child", None, None), "the child wrote to the same database"
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://[::1:6379/0", "redis://h:notaport/0", "memory://x", "sqlite:///x.db?mode=ro", "postgres://h/db"],
+)
+def test_an_unusable_store_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="revocation_store"):
+        store_opener(url)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 import pytest
 
 from logout_middleware import ConfigError, CookieSpec, LogoutConfig
+from logout_middleware.config import mask_url_password
+from logout_middleware.revocation import MemoryStore
 from logout_middleware.settings import (
     ENV_PREFIX,
     _as_env_text,
@@ -323,15 +325,17 @@ def test_rendering_masks_secrets_and_url_passwords() -> None:
         assert ":pw@" not in shown
         assert "redis://user:***@redis.example:6379/0" in shown
     assert 'client_secret = "***"' in render_config(config)
-    for kept in ("redis://user@h:6379/0", "redis://[::1/broken@x", "sqlite:///at@sign.db"):
+    for kept in ("redis://user@h:6379/0", "sqlite:///at@sign.db"):
         assert f"revocation_store = {json.dumps(kept)}" in render_config(
             dataclasses.replace(RICH, revocation_store=kept)
         )
+    # A URL that cannot be parsed is refused by the config; the masking leaves it as it is, never raising.
+    assert mask_url_password("redis://[::1/broken@x") == "redis://[::1/broken@x"
     assert "LOGOUT_MIDDLEWARE_CLIENT_SECRET=***" in render_config(config, style="env")
 
 
 def test_values_without_a_text_form_are_shown_as_comments() -> None:
-    class Store:
+    class Store(MemoryStore):
         def __repr__(self) -> str:
             return "Store()"
 
