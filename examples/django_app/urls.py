@@ -1,24 +1,27 @@
-"""The example's two views and their URLs; ``/logout`` never reaches Django."""
+"""The home page, and mozilla-django-oidc's sign-in views; ``/logout`` is the logout middleware's."""
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+import html
+
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
-
-# Only the shape of an id_token: header {"alg":"none"}, payload {"sub":"demo"}.
-FAKE_ID_TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJkZW1vIn0.c2ln"
+from mozilla_django_oidc.views import (  # type: ignore[import-untyped]
+    OIDCAuthenticationCallbackView,
+    OIDCAuthenticationRequestView,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    present = "present" if "id_token" in request.COOKIES else "absent"
-    return HttpResponse(
-        f'<p>id_token cookie: {present}</p><p><a href="/login">Sign in</a> <a href="/logout">Log out</a></p>'
-    )
+    if request.user.is_authenticated:
+        status = "Signed in as " + html.escape(request.user.get_username())
+        link = '<a href="/logout">Sign out</a>'
+    else:
+        status, link = "Not signed in", '<a href="/login">Sign in</a>'
+    return HttpResponse(f'<p id="status">{status}</p><p>{link}</p>')
 
 
-def login(request: HttpRequest) -> HttpResponse:
-    response = HttpResponseRedirect("/")
-    response.set_cookie("id_token", FAKE_ID_TOKEN, httponly=True, samesite="Lax")
-    response.set_cookie("session", "demo-session", httponly=True, samesite="Lax")
-    return response
-
-
-urlpatterns = [path("", home), path("login", login)]
+urlpatterns = [
+    path("", home),
+    path("login", OIDCAuthenticationRequestView.as_view(), name="oidc_authentication_init"),
+    # The name mozilla-django-oidc builds its redirect_uri from.
+    path("callback", OIDCAuthenticationCallbackView.as_view(), name="oidc_authentication_callback"),
+]

@@ -1,12 +1,14 @@
-"""The WSGI entry point: Django's application inside the logout middleware."""
+"""The WSGI entry point; the database is made or migrated first.
+
+gunicorn imports it in its worker: run one worker, or migrate before starting several.
+"""
 
 import os
 
-from django.conf import settings
+from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
-
-from logout_middleware.wsgi import LogoutMiddleware
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_app.settings")
 
-application = LogoutMiddleware(get_wsgi_application(), **settings.LOGOUT_MIDDLEWARE)
+application = get_wsgi_application()
+call_command("migrate", interactive=False, verbosity=0)
