@@ -4,22 +4,40 @@ Each example runs once, under gunicorn if it is WSGI and uvicorn if it is
 ASGI, configured through the environment as a user would.  The test client
 keeps no cookies: each test sends the ``Cookie`` header itself, from the
 ``Set-Cookie`` lines it read, so that what is checked is what was sent.
+
+The apps that sign in for real (FastAPI with Authlib, Flask with Authlib,
+Django with mozilla-django-oidc) talk to the real provider of
+``examples/provider``, started once for the module over plain HTTP.  What
+needs a browser and a sign-in is in ``tests/e2e/test_sign_in_libraries.py``;
+here, a session is made the way the app itself would sign it, with the
+app's secret, and the tests check that the app reads it, that ``/logout``
+sends its id_token to the discovered end-session endpoint and deletes the
+session, and that the same cookie sent again is signed out.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
-from collections.abc import Callable
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
 
-from tests.servers import REPO_ROOT, serve_asgi, serve_wsgi
+from tests.e2e.conftest import PROVIDER_DIR, _installed_as_locked
+from tests.servers import REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
 EXAMPLES = REPO_ROOT / "examples"
 
@@ -42,10 +60,6 @@ LOGIN_COOKIES = {"id_token", "session"}
 Serve = Callable[..., AbstractContextManager[str]]
 
 CASES = [
-    pytest.param(serve_wsgi, "flask_app:app", (), id="flask"),
-    pytest.param(serve_wsgi, "django_app.wsgi:application", (), id="django-wsgi"),
-    pytest.param(serve_asgi, "django_app.asgi:application", ("--lifespan=off",), id="django-asgi"),
-    pytest.param(serve_asgi, "fastapi_app:app", (), id="fastapi"),
     pytest.param(serve_asgi, "starlette_app:app", (), id="starlette"),
     pytest.param(serve_asgi, "litestar_app:app", (), id="litestar"),
     pytest.param(serve_wsgi, "pyramid_app:app", (), id="pyramid"),
@@ -153,7 +167,209 @@ def test_example(serve: Serve, app_spec: str, extra_args: tuple[str, ...]) -> No
         assert state_of(first) != state_of(second), "the state must be fresh on every logout"
 
 
+# -- the apps that sign in for real ---------------------------------------------------
+
+SIGN_IN_CLIENT_ID = "example-app-under-test"
+SIGN_IN_CLIENT_SECRET = secrets.token_urlsafe(24)
+# Not the examples' default, and not where the server listens: only the URLs built from it show it.
+SIGN_IN_BASE_URL = "https://app.example.test"
+SIGNED_IN = "Signed in as alice"
+SIGNED_OUT = "Not signed in"
+STATUS = re.compile(r'<p id="status">([^<]*)</p>')
+
+SIGN_IN_CASES = [
+    pytest.param(serve_asgi, "fastapi_app:app", (), "starlette", id="fastapi"),
+    pytest.param(serve_wsgi, "flask_app:app", (), "flask", id="flask"),
+    pytest.param(serve_wsgi, "django_app.wsgi:application", (), "django", id="django-wsgi"),
+    pytest.param(serve_asgi, "django_app.asgi:application", ("--lifespan=off",), "django", id="django-asgi"),
+]
+SESSION_COOKIES = {"starlette": "session", "flask": "session", "django": "sessionid"}
+#: How each framework deletes its emptied session: the value and the attributes it sends.
+SESSION_DELETIONS = {
+    "starlette": ("null", {"expires": EXPIRED, "path": "/"}),
+    "flask": ("", {"expires": EXPIRED, "max-age": "0", "path": "/"}),
+    "django": ('""', {"expires": EXPIRED, "max-age": "0", "path": "/"}),
+}
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[dict[str, Any]]:
+    """The real provider over plain HTTP, as ``python examples/demo.py`` runs it; yields its discovery document."""
+    node, npm = _tool("node"), _tool("npm")
+    if not _installed_as_locked(PROVIDER_DIR):
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PROVIDER_DIR, check=True, timeout=300)
+    port = free_port()
+    clients = [{"client_id": SIGN_IN_CLIENT_ID, "urls": [SIGN_IN_BASE_URL]}]
+    env = {"RP_CLIENTS": json.dumps(clients), "CLIENT_SECRET": SIGN_IN_CLIENT_SECRET}
+    argv, discovery = [node, "provider.mjs", str(port)], "/.well-known/openid-configuration"
+    with serve_process(argv, port=port, env=env, cwd=PROVIDER_DIR, ready_path=discovery) as url:
+        yield httpx.get(url + discovery, trust_env=False).raise_for_status().json()
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"the sign-in examples need {name!r} on PATH (Node.js 20 or newer, with npm)", pytrace=False)
+    return path
+
+
+def fake_id_token(issuer: str) -> str:
+    """An id_token as the provider would issue it, but signed by nobody: the app's own session vouches for it."""
+    now = int(time.time())
+    claims = {"iss": issuer, "aud": SIGN_IN_CLIENT_ID, "sub": "alice", "sid": secrets.token_urlsafe(12)}
+    claims |= {"iat": now, "exp": now + 600}
+    parts = [{"alg": "RS256", "kid": "op"}, claims]
+    encoded = [base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode() for part in parts]
+    return ".".join([*encoded, base64.urlsafe_b64encode(secrets.token_bytes(256)).rstrip(b"=").decode()])
+
+
+def authlib_session(id_token: str) -> dict[str, Any]:
+    """What the examples keep after Authlib's ``authorize_access_token()``: ``session["token"] = token``."""
+    userinfo = json.loads(_b64url(id_token.split(".")[1]))
+    token = {"access_token": secrets.token_urlsafe(32), "token_type": "Bearer", "expires_in": 3600}
+    return {"token": token | {"id_token": id_token, "scope": "openid", "userinfo": userinfo}}
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def signed_session(kind: str, id_token: str, env: dict[str, str]) -> str:
+    """A session cookie holding *id_token*, made with the app's secret the way the app's framework makes it."""
+    if kind == "starlette":
+        from itsdangerous import TimestampSigner
+
+        data = base64.b64encode(json.dumps(authlib_session(id_token)).encode())
+        return TimestampSigner(env["SESSION_SECRET"]).sign(data).decode()
+    if kind == "flask":
+        from flask import Flask
+        from flask.sessions import SecureCookieSessionInterface
+
+        forge = Flask("forge")
+        forge.secret_key = env["SESSION_SECRET"]
+        serializer = SecureCookieSessionInterface().get_signing_serializer(forge)
+        assert serializer is not None
+        return str(serializer.dumps(authlib_session(id_token)))
+    # Django keeps the session in its database: make the row there, as mozilla-django-oidc's sign-in would.
+    result = subprocess.run(
+        [sys.executable, "-c", MAKE_DJANGO_SESSION, id_token],
+        cwd=EXAMPLES,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+MAKE_DJANGO_SESSION = """
+import sys
+import django
+django.setup()
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+user, _ = get_user_model().objects.get_or_create(username="alice")
+session = SessionStore()
+session.update({
+    SESSION_KEY: str(user.pk),
+    BACKEND_SESSION_KEY: "django_app.auth.SubjectBackend",
+    HASH_SESSION_KEY: user.get_session_auth_hash(),
+    "oidc_id_token": sys.argv[1],
+})
+session.create()
+print(session.session_key)
+"""
+
+
+def status_of(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    match = STATUS.search(response.text)
+    assert match is not None, response.text
+    return match.group(1)
+
+
+def check_login(client: httpx.Client, discovery: dict[str, Any], session_cookie: str) -> None:
+    """``/login`` starts the authorization-code flow at the discovered endpoint, its state kept in the session."""
+    response = client.get("/login")
+    assert response.status_code in (302, 303), response.text
+    location = urlsplit(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == discovery["authorization_endpoint"]
+    params = parse_qs(location.query, strict_parsing=True)
+    assert params["client_id"] == [SIGN_IN_CLIENT_ID]
+    assert params["response_type"] == ["code"]
+    assert params["scope"] == ["openid"]
+    assert params["redirect_uri"][0].endswith("/callback")
+    assert params["state"] and params["nonce"]
+    names = [parse_set_cookie(line)[0] for line in response.headers.get_list("set-cookie")]
+    assert names == [session_cookie]
+
+
+def check_sign_in_logout(
+    client: httpx.Client, discovery: dict[str, Any], kind: str, cookie: str, id_token: str
+) -> None:
+    """``/logout`` with the session: the hint from the session, the session deleted, the state cookie set."""
+    session_cookie = SESSION_COOKIES[kind]
+    response = client.get("/logout", headers={"Cookie": f"{session_cookie}={cookie}"})
+    assert response.status_code == 303, response.text
+    assert response.headers["cache-control"] == "no-store"
+    location = urlsplit(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == discovery["end_session_endpoint"]
+    params = parse_qs(location.query, keep_blank_values=True, strict_parsing=True)
+    assert all(len(values) == 1 for values in params.values()), params
+    assert STATE.fullmatch(params.pop("state")[0])
+    assert params == {
+        "post_logout_redirect_uri": [SIGN_IN_BASE_URL + "/logout/callback"],
+        "id_token_hint": [id_token],
+        "client_id": [SIGN_IN_CLIENT_ID],
+    }
+    cookies = {}
+    for line in response.headers.get_list("set-cookie"):
+        name, value, attributes = parse_set_cookie(line)
+        cookies[name] = (value, attributes)
+    # The session, deleted the framework's own way; the id_token cookie the middleware always deletes.
+    assert cookies.keys() == {session_cookie, "id_token", "logout_state"}, response.headers.get_list("set-cookie")
+    value, attributes = cookies[session_cookie]
+    expected_value, expected_attributes = SESSION_DELETIONS[kind]
+    assert value == expected_value
+    assert attributes.items() >= expected_attributes.items(), attributes
+    value, attributes = cookies["id_token"]
+    assert value == ('""' if kind == "django" else "")  # Django quotes an empty value
+    assert (attributes.get("max-age"), attributes.get("path")) == ("0", "/"), attributes
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize(("serve", "app_spec", "extra_args", "kind"), SIGN_IN_CASES)
+def test_sign_in_example(
+    provider: dict[str, Any], tmp_path: Path, serve: Serve, app_spec: str, extra_args: tuple[str, ...], kind: str
+) -> None:
+    env = {
+        "ISSUER": provider["issuer"],
+        "CLIENT_ID": SIGN_IN_CLIENT_ID,
+        "CLIENT_SECRET": SIGN_IN_CLIENT_SECRET,
+        "BASE_URL": SIGN_IN_BASE_URL,
+        "SESSION_SECRET": secrets.token_urlsafe(32),
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+        "DJANGO_DATABASE": str(tmp_path / "db.sqlite3"),
+        "DJANGO_SETTINGS_MODULE": "django_app.settings",
+    }
+    session_cookie = SESSION_COOKIES[kind]
+    with serve(app_spec, env=env, app_dir=EXAMPLES, extra_args=extra_args) as base_url, wire_client(base_url) as client:
+        response = client.get("/")
+        assert status_of(response) == SIGNED_OUT
+        assert "set-cookie" not in response.headers
+        check_login(client, provider, session_cookie)
+
+        id_token = fake_id_token(provider["issuer"])
+        cookie = signed_session(kind, id_token, env)
+        assert status_of(client.get("/", headers={"Cookie": f"{session_cookie}={cookie}"})) == SIGNED_IN
+        check_sign_in_logout(client, provider, kind, cookie, id_token)
+        # The same cookie again: Django flushed the row, the cookie sessions are refused as revoked.
+        assert status_of(client.get("/", headers={"Cookie": f"{session_cookie}={cookie}"})) == SIGNED_OUT
+
+
 def test_every_example_is_tested() -> None:
-    served = {re.split(r"[.:]", str(param.values[1]))[0] for param in CASES}
+    served = {re.split(r"[.:]", str(param.values[1]))[0] for param in CASES + SIGN_IN_CASES}
     on_disk = {path.stem for path in EXAMPLES.glob("*.py")} | {path.parent.name for path in EXAMPLES.glob("*/wsgi.py")}
     assert on_disk - {"demo"} == served

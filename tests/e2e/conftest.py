@@ -594,6 +594,11 @@ def pytest_runtest_makereport(
         servers += [stack.provider.server, *(rp.server for rp in stack.rps.values())]
     if isinstance(demo, Demo):
         servers.append(demo.server)
+    for value in funcargs.values():
+        # Other fixtures' values (tests/e2e/stacks.py) name the servers a failure should show.
+        report_servers = getattr(value, "report_servers", None)
+        if callable(report_servers):
+            servers += report_servers()
     if report.failed:
         for server in servers:
             report.sections.append((f"{server.name} log", server.log_tail()))
