@@ -36,8 +36,8 @@ BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:8001").rstrip("/")
 # Signs the session cookie; set it in any deployment, and the same on every instance.
 SESSION_SECRET = os.environ.get("SESSION_SECRET", "insecure-example-key-do-not-deploy")
 BACKCHANNEL = os.environ.get("BACKCHANNEL", "off") == "on"
-# memory:// keeps the revocations in this process; several instances share redis://host:port/db.
-REVOCATION_STORE = os.environ.get("REVOCATION_STORE", "memory://")
+# Unset: an SQLite file that every worker of this app on this machine shares; several machines share redis://...
+REVOCATION_STORE = os.environ.get("REVOCATION_STORE")
 # How long a session cookie stays valid, and so how long its revocation must be remembered.
 SESSION_MAX_AGE = 14 * 24 * 3600
 

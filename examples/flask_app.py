@@ -34,8 +34,8 @@ CLIENT_ID = os.environ.get("CLIENT_ID", "example-app")
 CLIENT_SECRET = os.environ.get("CLIENT_SECRET", "example-secret")
 BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:8001").rstrip("/")
 BACKCHANNEL = os.environ.get("BACKCHANNEL", "off") == "on"
-# memory:// keeps the revocations in this process; several instances share redis://host:port/db.
-REVOCATION_STORE = os.environ.get("REVOCATION_STORE", "memory://")
+# Unset: an SQLite file that every worker of this app on this machine shares; several machines share redis://...
+REVOCATION_STORE = os.environ.get("REVOCATION_STORE")
 
 app = Flask(__name__)
 # Signs the session cookie; set it in any deployment, and the same on every instance.

@@ -65,5 +65,6 @@ LOGOUT_MIDDLEWARE = {
 }
 if os.environ.get("BACKCHANNEL", "off") == "on":
     LOGOUT_MIDDLEWARE["backchannel_logout_path"] = "/backchannel-logout"
-    # memory:// keeps the revocations in this process; several instances share redis://host:port/db.
-    LOGOUT_MIDDLEWARE["revocation_store"] = os.environ.get("REVOCATION_STORE", "memory://")
+if os.environ.get("REVOCATION_STORE"):
+    # Unset: an SQLite file that every worker of this app on this machine shares; several machines share redis://...
+    LOGOUT_MIDDLEWARE["revocation_store"] = os.environ["REVOCATION_STORE"]
