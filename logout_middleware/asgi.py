@@ -97,7 +97,7 @@ class LogoutMiddleware:
             headers=headers,
             cookie=_cookie_header(scope),
             root_path=root_path,
-            body=await read_body(receive) if path in self.handler.body_paths else b"",
+            body=await read_body(receive, self.config.body_timeout) if path in self.handler.body_paths else b"",
             session=scope.get("session"),
             app_id_token=self._getter(scope) if self._getter is not None else None,
         )

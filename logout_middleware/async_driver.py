@@ -8,6 +8,8 @@ fetch and find the keys there).
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 from .discovery import ProviderMetadata
@@ -70,21 +72,64 @@ class AsyncDriver:
                 await run_async(self.handler.fetch_keys(unknown_key=unknown_key), send)
 
 
-async def read_body(receive: Any) -> bytes:
-    """At most MAX_BODY + 1 bytes of the body: enough for the core to tell "too large"."""
+async def read_body(receive: Any, timeout: float) -> bytes | None:
+    """At most MAX_BODY + 1 bytes of the body (enough to tell "too large"), or None if not in *timeout* seconds."""
+    import anyio  # noqa: PLC0415 - Starlette's own dependency
+
     body = b""
-    while len(body) <= MAX_BODY:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
-    return body[: MAX_BODY + 1]
+    with anyio.move_on_after(timeout):
+        while len(body) <= MAX_BODY:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        return body[: MAX_BODY + 1]
+    return None
+
+
+# GETs on their way to the provider, by event loop and URL: requests for the same URL wait for them.
+_flights: dict[tuple[int, str], tuple[Any, list[Inbound]]] = {}
 
 
 async def send(outbound: Outbound) -> Inbound:
-    """Send one request to the provider with an async client; never raise."""
+    """Send one request to the provider with an async client; never raise.
+
+    A GET for a URL already on its way is not sent again: the caller waits
+    for that answer (a fresh process asked for its keys by many logouts at
+    once fetches them once, and none of them fails for want of them).
+    """
+    import anyio  # noqa: PLC0415 - Starlette's own dependency
+
+    if outbound.method != "GET":
+        return await _send(outbound)
+    key = (_loop_id(), outbound.url)
+    flight = _flights.get(key)
+    if flight is not None:
+        event, answers = flight
+        with anyio.move_on_after(outbound.timeout + 1.0):
+            await event.wait()
+        return answers[0] if answers else Inbound(0, error=f"no answer from {outbound.url} in time")
+    event, answers = anyio.Event(), list[Inbound]()
+    _flights[key] = (event, answers)
+    try:
+        answers.append(await _send(outbound))
+        return answers[0]
+    finally:
+        del _flights[key]
+        event.set()
+
+
+def _loop_id() -> int:
+    """Which event loop runs: a request waits only for a fetch of its own loop."""
+    try:
+        return id(asyncio.get_running_loop())
+    except RuntimeError:  # another event loop than asyncio's (trio): one per thread
+        return threading.get_ident()
+
+
+async def _send(outbound: Outbound) -> Inbound:
     import httpx  # noqa: PLC0415 - an optional extra, needed only with discovery or revocation
 
     try:

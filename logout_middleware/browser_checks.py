@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-__all__ = ["cross_site_reason", "prefetch_reason"]
+__all__ = ["cross_site_reason", "not_same_origin_reason", "prefetch_reason"]
 
 _EXEMPT_FROM_ORIGIN_CHECK = frozenset(("GET", "HEAD"))
 
@@ -32,6 +32,31 @@ def cross_site_reason(method: str, host: str | None, headers: Mapping[str, str])
     if origin is None or _same_origin(origin, host):
         return None
     return f"Origin {origin[:100]!r} is not the Host {(host or '')[:100]!r}"
+
+
+def not_same_origin_reason(host: str | None, headers: Mapping[str, str]) -> str | None:
+    """Why the request cannot be shown to come from this very origin, or None (the strict mode).
+
+    Fetch Metadata must say ``same-origin`` or ``none`` (typed, bookmarked);
+    sibling subdomains (``same-site``) are refused too.  A browser too old to
+    send it must send an ``Origin`` or a ``Referer`` of this origin.
+    """
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return None if fetch_site in ("same-origin", "none") else f"Sec-Fetch-Site: {fetch_site[:20]}"
+    origin = headers.get("origin")
+    if origin is not None:
+        return None if _same_origin(origin, host) else f"Origin {origin[:100]!r} is not the Host {(host or '')[:100]!r}"
+    referer = headers.get("referer")
+    if referer is None:
+        return "neither Sec-Fetch-Site, nor Origin, nor Referer"
+    try:
+        parts = urlsplit(referer)
+    except ValueError:
+        return "a Referer that is not a URL"
+    if _same_origin(f"{parts.scheme}://{parts.netloc}", host):
+        return None
+    return f"Referer from {parts.netloc[:100]!r}, not the Host {(host or '')[:100]!r}"
 
 
 def _same_origin(origin: str, host: str | None) -> bool:

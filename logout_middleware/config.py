@@ -61,6 +61,8 @@ class LogoutConfig:
     discovery_ttl: float = 3600.0
     #: Timeout of each request to the provider, in seconds.
     http_timeout: float = 5.0
+    #: Seconds a provider may take to send a back-channel request's body; then 408.
+    body_timeout: float = 10.0
     #: ASGI only: fetch discovery metadata at lifespan startup rather than on the first logout.
     discover_at_startup: bool = False
 
@@ -71,6 +73,8 @@ class LogoutConfig:
     methods: Sequence[str] = ("GET", "POST")
     #: Refuse logout requests that a browser marks as coming from another site.
     block_cross_site: bool = True
+    #: Stricter: refuse every logout request not shown to come from this origin (sibling subdomains too).
+    require_same_origin: bool = False
     #: Where the provider sends the browser after logout; must be registered there.
     post_logout_redirect_uri: str | None = None
     #: Redirect URIs a logout request may pick with ``redirect_param``, besides the default.
@@ -259,7 +263,7 @@ class LogoutConfig:
         for option in ("client_id", "client_secret"):
             if getattr(self, option) is not None:
                 _check_text(getattr(self, option), option)
-        for option in ("discovery_ttl", "http_timeout"):
+        for option in ("discovery_ttl", "http_timeout", "body_timeout"):
             value = getattr(self, option)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"{option} must be a positive number of seconds, got {value!r}")
@@ -270,6 +274,7 @@ class LogoutConfig:
         _check_path(self.logout_path, "logout_path")
         set_(self, "methods", _methods(self.methods))
         _check_bool(self, "block_cross_site")
+        _check_bool(self, "require_same_origin")
         if self.post_logout_redirect_uri is not None:
             _check_url(self.post_logout_redirect_uri, "post_logout_redirect_uri")
         set_(self, "allowed_redirect_uris", _as_tuple(self.allowed_redirect_uris, "allowed_redirect_uris"))

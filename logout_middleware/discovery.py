@@ -19,15 +19,19 @@ logger = logging.getLogger("logout_middleware")
 DISCOVERY_FAILED = "discovery of %s failed: %s"
 DISCOVERY_STALE = "discovery of %s failed (%s); using the metadata fetched %.0f s ago"
 _MAX_DOCUMENT = 512 * 1024
+#: After a failed fetch, for this many seconds the last good answer is used without asking again.
+RETRY_AFTER_FAILURE = 10.0
 
 
 class DiscoveryError(LogoutError):
     """The provider's discovery document could not be fetched or is not usable."""
 
-    def __init__(self, reason: str, *, unavailable: bool) -> None:
+    def __init__(self, reason: str, *, unavailable: bool, retry_after: float | None = None) -> None:
         super().__init__(reason)
         #: True when the provider did not answer (503); False when it answered nonsense (502).
         self.unavailable = unavailable
+        #: Seconds after which asking again may succeed, when known.
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +109,10 @@ class MetadataCache:
     """Holds the metadata of one issuer for ``ttl`` seconds, and fetches it again when stale.
 
     When a refresh fails, metadata that was once good keeps being used (the
-    provider is more likely down than changed) and the next request tries
-    again; with none at all the failure goes to the caller.
+    provider is more likely down than changed), without asking again for
+    :data:`RETRY_AFTER_FAILURE` seconds; with none at all, the failure goes
+    to the caller, and the next one asks again unless it asks for *patience*
+    (the back-channel receiver does: anyone can call it).
     """
 
     def __init__(
@@ -117,13 +123,26 @@ class MetadataCache:
         self.timeout = timeout
         self._monotonic = monotonic
         self._entry: tuple[ProviderMetadata, float] | None = None
+        self._failed_at = float("-inf")
 
-    def get(self) -> Steps[ProviderMetadata]:
-        """Fresh metadata, fetched (by yielding the request) only when stale or missing."""
+    def get(self, *, patient: bool = False) -> Steps[ProviderMetadata]:
+        """Fresh metadata, fetched (by yielding the request) only when stale or missing.
+
+        :param patient: with nothing at hand and a failure moments ago, fail
+            at once instead of asking again.
+        """
         entry = self._entry
         now = self._monotonic()
         if entry is not None and now - entry[1] < self.ttl:
             return entry[0]
+        since_failure = now - self._failed_at
+        if since_failure < RETRY_AFTER_FAILURE:
+            if entry is not None:
+                return entry[0]
+            if patient:
+                raise DiscoveryError(
+                    "the provider failed moments ago", unavailable=True, retry_after=RETRY_AFTER_FAILURE - since_failure
+                )
         return (yield from self.refresh(stale=entry))
 
     def refresh(self, stale: tuple[ProviderMetadata, float] | None = None) -> Steps[ProviderMetadata]:
@@ -133,6 +152,7 @@ class MetadataCache:
         try:
             metadata = parse_metadata(self.issuer, answer)
         except DiscoveryError as exc:
+            self._failed_at = self._monotonic()
             if stale is None:
                 logger.error(DISCOVERY_FAILED, url, exc)
                 raise

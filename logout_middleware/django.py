@@ -93,7 +93,7 @@ class LogoutMiddleware:
                 headers=request.headers,
                 cookie=meta.get("HTTP_COOKIE", ""),
                 root_path=meta.get("SCRIPT_NAME", ""),
-                body=_body(request) if path in self.handler.body_paths else b"",
+                body=_body(request, self.config.body_timeout) if path in self.handler.body_paths else b"",
                 session=self._session(request),
                 app_id_token=self._getter(meta) if self._getter is not None else None,
             )
@@ -156,10 +156,10 @@ def _log_out(request: HttpRequest) -> None:
         request.session.flush()
 
 
-def _body(request: HttpRequest) -> bytes:
+def _body(request: HttpRequest, timeout: float) -> bytes | None:
     meta = request.META
     if "wsgi.input" in meta:
-        return read_body(meta)
+        return read_body(meta, timeout)
     body: bytes = request.body  # under ASGI, Django has read it already (up to DATA_UPLOAD_MAX_MEMORY_SIZE)
     return body[: MAX_BODY + 1]
 

@@ -121,7 +121,7 @@ class _Door:
                 headers=cast("Mapping[str, str]", request.headers),
                 cookie=environ.get("HTTP_COOKIE", ""),
                 root_path=request.root_path,
-                body=read_body(environ) if path in self.handler.body_paths else b"",
+                body=read_body(environ, self.config.body_timeout) if path in self.handler.body_paths else b"",
                 session=self._session(),
                 app_id_token=self._getter(environ) if self._getter is not None else None,
             )

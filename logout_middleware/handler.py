@@ -9,16 +9,18 @@ only translate a request into a :class:`LogoutRequest`, run
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import parse_qsl
 
+from .allowance import SeenSessions
 from .app_sessions import SignedSessionCookie, find_id_token, parse_key_paths
-from .browser_checks import cross_site_reason, prefetch_reason
+from .browser_checks import cross_site_reason, not_same_origin_reason, prefetch_reason
 from .config import LogoutConfig
-from .cookies import deletion_header, read_cookie
+from .cookies import deletion_header, needs_secure, read_cookie
 from .discovery import DiscoveryError, MetadataCache, ProviderMetadata
 from .errors import ConfigError, LogoutError
 from .form_post import form_post_page
@@ -29,7 +31,13 @@ from .outbound import Blocking, Steps
 from .providers import preset_logout_url
 from .receivers import MAX_BODY, ProviderLogout
 from .return_to import is_local_path, pack_state_cookie, unpack_state_cookie
-from .revocation import ProcessLocalStore, StoreUnavailableError, default_store_path, store_opener
+from .revocation import (
+    ProcessLocalStore,
+    StoreDeferredError,
+    StoreUnavailableError,
+    default_store_path,
+    store_opener,
+)
 from .sessions import Inspection, SessionCheck, cookie_values, strip_cookies
 from .token_revocation import describe_answer, revocation_request
 from .tokens import is_compact_jwt
@@ -67,6 +75,7 @@ NO_ID_TOKEN = (
     " id_token_hint and may not end its session; keep it in the app's session, or set id_token_cookie"
     " or id_token_getter"
 )
+SESSION_DEFERRED = "logout: recorded here, and in the shared store once it is back: %s"
 SESSION_NOT_RECORDED = "logout: the signed-out session could not be recorded as revoked (%s); a copy of it stays valid"
 HOOK_FAILED = "logout: the on_logout hook raised %s; the logout goes on"
 CHECK_UNAVAILABLE = "sign-in state cannot be checked and checks fail closed: %s"
@@ -162,6 +171,8 @@ class LogoutHandler:
         #: The login cookies, by name: what a revoked session's request loses before the app sees it.
         self.login_cookie_names = frozenset(spec.name for spec in config.cookies_to_delete())
         self._session_cookie_names = self.login_cookie_names | {config.session_cookie}
+        #: The provider sessions this process has seen in trusted requests (for front-channel logout).
+        self.seen = SeenSessions()
         self.check = SessionCheck(
             issuer=config.issuer,
             client_id=config.client_id,
@@ -173,6 +184,7 @@ class LogoutHandler:
             keys=self.jwks.current,
             algorithms=self.signing_algorithms,
             client_secret=config.client_secret,
+            seen=self.seen.add,
         )
         #: Where revoked sessions are kept, opened by the process that first uses it;
         #: None when requests are not checked against them.
@@ -277,7 +289,7 @@ class LogoutHandler:
     def fetch_keys(self, *, unknown_key: bool = False) -> Steps[None]:
         """Fetch the provider's keys (again, after an unknown ``kid``); failures are logged, never raised."""
         try:
-            metadata = yield from self.provider_metadata()
+            metadata = yield from self.provider_metadata(patient=True)
             if metadata is None or metadata.jwks_uri is None:
                 raise DiscoveryError("the discovery document has no jwks_uri", unavailable=False)
             if unknown_key:
@@ -322,11 +334,14 @@ class LogoutHandler:
         """The ``Set-Cookie`` headers that delete every login cookie."""
         return self._deletions[secure]
 
-    def provider_metadata(self) -> Steps[ProviderMetadata | None]:
-        """Discovery metadata (fetched if stale), or None when discovery is not used."""
+    def provider_metadata(self, *, patient: bool = False) -> Steps[ProviderMetadata | None]:
+        """Discovery metadata (fetched if stale), or None when discovery is not used.
+
+        :param patient: fail at once after a failure moments ago, rather than ask again.
+        """
         if self.discovery is None:
             return None
-        return (yield from self.discovery.get())
+        return (yield from self.discovery.get(patient=patient))
 
     # -- the logout request ----------------------------------------------------
 
@@ -429,6 +444,8 @@ class LogoutHandler:
             iss, key = claims.iss, claims.key
             try:
                 yield Blocking(lambda: store.revoke_session(iss, key, expires_at))
+            except StoreDeferredError as exc:
+                logger.warning(SESSION_DEFERRED, exc)
             except StoreUnavailableError as exc:
                 logger.error(SESSION_NOT_RECORDED, exc)
         if hook is not None:
@@ -459,6 +476,11 @@ class LogoutHandler:
         if prefetch:
             logger.info(PREFETCH_REFUSED, prefetch)
             raise Refusal(503, "logout is not done for a prefetch")
+        if config.require_same_origin:
+            cross_site = not_same_origin_reason(request.host, request.headers)
+            if cross_site:
+                logger.warning(CROSS_SITE_REFUSED, cross_site)
+                raise Refusal(403, "logout must be requested from this site")
         if config.block_cross_site:
             cross_site = cross_site_reason(request.method, request.host, request.headers)
             if cross_site:
@@ -487,7 +509,9 @@ class LogoutHandler:
     def _state_cookie(self, request: LogoutRequest, state: str, return_to: str | None, secure: bool) -> tuple[str, str]:
         config = self.config
         value = pack_state_cookie(state, return_to or config.default_return_to, int(self._time()))
-        path = request.root_path + (config.logout_callback_path or "/")
+        path = _callback_cookie_path(request.root_path, config.logout_callback_path or "/")
+        # A __Secure- or __Host- name is dropped by browsers without Secure, over http as well.
+        secure = secure or needs_secure(config.state_cookie)
         attributes = (
             f"Max-Age={config.state_max_age}; Path={path}; {'Secure; ' if secure else ''}HttpOnly; SameSite=Lax"
         )
@@ -528,7 +552,7 @@ class LogoutHandler:
         cookie = read_cookie(request.cookie, config.state_cookie)
         headers = [*self._fixed_headers]
         if cookie is not None:
-            path = request.root_path + (config.logout_callback_path or "/")
+            path = _callback_cookie_path(request.root_path, config.logout_callback_path or "/")
             deletion = deletion_header(config.state_cookie, path=path, domain=None,
                                        secure=request.scheme == "https", samesite="Lax")  # fmt: skip
             headers.append(("Set-Cookie", deletion))
@@ -551,3 +575,15 @@ def _require(module: str, extra: str, feature: str) -> None:
         __import__(module)
     except ImportError:
         raise ConfigError(f"{feature} need {module}: pip install 'logout-middleware[{extra}]'") from None
+
+
+# A mount point as a server may give it (from SCRIPT_NAME, which gunicorn takes from a
+# client's header): only what may stand in a cookie's Path goes there.
+_SAFE_PATH = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+,=:@%-]*)*")
+
+
+def _callback_cookie_path(root_path: str, callback_path: str) -> str:
+    if not _SAFE_PATH.fullmatch(root_path):
+        logger.warning(CALLBACK_REFUSED, "the mount path of this request cannot go into a cookie's Path")
+        raise Refusal(400, "this request's mount path cannot be used")
+    return root_path + callback_path

@@ -41,8 +41,9 @@ class LogoutRequest:
     cookie: str = ""
     #: Where the app is mounted (``SCRIPT_NAME``, ASGI ``root_path``).
     root_path: str = ""
-    #: The request body, read (up to ``MAX_BODY + 1`` bytes) only for the handler's ``body_paths``.
-    body: bytes = b""
+    #: The request body, read (up to ``MAX_BODY + 1`` bytes) only for the handler's ``body_paths``;
+    #: None when it did not arrive within ``body_timeout``.
+    body: bytes | None = b""
     #: The framework's session of this request (anything with ``get``), when the front door has one.
     session: Any = None
     #: The id_token the app's ``id_token_getter`` returned for this request.

@@ -7,16 +7,24 @@ or asks it about a session; the per-request check in the adapters does the rest.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from .discovery import DiscoveryError, ProviderMetadata
-from .logout_token import LogoutClaims, LogoutTokenError, UnknownKeyError, validate_logout_token
+from .allowance import UnconfirmedAllowance
+from .discovery import RETRY_AFTER_FAILURE, DiscoveryError, ProviderMetadata
+from .logout_token import (
+    LogoutClaims,
+    LogoutTokenError,
+    UnknownKeyError,
+    precheck_logout_token,
+    validate_logout_token,
+)
 from .messages import LogoutRequest, Refusal, Reply, json_reply, plain_reply, query_params, single_param
 from .outbound import Blocking, Steps
-from .revocation import RevocationStore, StoreUnavailableError
+from .revocation import RevocationStore, StoreDeferredError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from .handler import LogoutHandler
@@ -30,6 +38,7 @@ BACKCHANNEL_DONE = "back-channel logout: %s revoked"
 BACKCHANNEL_UNAVAILABLE = "back-channel logout not recorded, the provider should retry: %s"
 FRONTCHANNEL_DONE = "front-channel logout: %s"
 FRONTCHANNEL_REFUSED = "front-channel logout refused: %s"
+FRONTCHANNEL_DEFERRED = "front-channel logout recorded here, and in the shared store once it is back: %s"
 NOT_ADVERTISED = "the provider's discovery document does not say backchannel_logout_supported; check its setup"
 
 #: The largest request body the back-channel receiver reads; a logout token is far smaller.
@@ -39,6 +48,8 @@ _MAX_FORM_FIELDS = 64
 # identifiers longer than any provider issues are refused rather than stored.
 MAX_IDENTIFIER = 255
 _SIGNED_OUT_PAGE = b"<!DOCTYPE html><title>Signed out</title>"
+# Seconds a provider is asked to wait before retrying a logout the store could not record.
+_STORE_RETRY_AFTER = 5
 
 
 class BackchannelRefusal(Exception):
@@ -53,7 +64,7 @@ class ProviderLogout:
         handler: LogoutHandler,
         *,
         deletions: Callable[[bool], list[tuple[str, str]]],
-        metadata: Callable[[], Steps[ProviderMetadata | None]],
+        metadata: Callable[..., Steps[ProviderMetadata | None]],
     ) -> None:
         self.config = handler.config
         self.handler = handler
@@ -64,6 +75,7 @@ class ProviderLogout:
         self._jwks = handler.jwks
         self._time = time.time
         self._frame_ancestors = _origin(self.config.issuer or "")
+        self._unconfirmed = UnconfirmedAllowance(lifetime=self.config.max_token_lifetime)
         self._warned_not_advertised = False
 
     def backchannel(self, request: LogoutRequest) -> Steps[Reply]:
@@ -74,17 +86,21 @@ class ProviderLogout:
         if content_type != "application/x-www-form-urlencoded":
             logger.warning(BACKCHANNEL_REFUSED, f"content type {content_type[:60]!r}")
             return plain_reply(415, "send application/x-www-form-urlencoded")
-        if len(request.body) > MAX_BODY:
+        body = request.body
+        if body is None:
+            logger.warning(BACKCHANNEL_REFUSED, f"the body did not arrive within {self.config.body_timeout:g} s")
+            return plain_reply(408, "the request body did not arrive in time", ("Connection", "close"))
+        if len(body) > MAX_BODY:
             logger.warning(BACKCHANNEL_REFUSED, "the request body is too large")
             return plain_reply(413, "a logout token is never this large")
         try:
-            claims = yield from self._validated_claims(request.body)
+            claims = yield from self._validated_claims(body)
         except BackchannelRefusal as refusal:
             logger.warning(BACKCHANNEL_REFUSED, refusal)
             return json_reply(400, {"error": "invalid_request", "error_description": str(refusal)})
         except DiscoveryError as exc:
             logger.error(BACKCHANNEL_UNAVAILABLE, exc)
-            return json_reply(503, {"error": "temporarily_unavailable", "error_description": "keys unavailable"})
+            return _retry_later("keys unavailable", exc.retry_after or RETRY_AFTER_FAILURE)
         store = self.store
         expires_at = self._time() + self.config.max_token_lifetime
         try:
@@ -96,7 +112,7 @@ class ProviderLogout:
             fresh = yield Blocking(lambda: store.check_and_remember_jti(claims.iss, claims.jti, expires_at))
         except StoreUnavailableError as exc:
             logger.error(BACKCHANNEL_UNAVAILABLE, exc)
-            return json_reply(503, {"error": "temporarily_unavailable", "error_description": "store unavailable"})
+            return _retry_later("store unavailable", _STORE_RETRY_AFTER)
         if not fresh:
             logger.warning(BACKCHANNEL_REFUSED, "jti was seen before (replay)")
             return json_reply(400, {"error": "invalid_request", "error_description": "jti was already used"})
@@ -112,16 +128,21 @@ class ProviderLogout:
         tokens = [value for name, value in params if name == "logout_token"]
         if len(tokens) != 1 or not tokens[0]:
             raise BackchannelRefusal("logout_token must be given exactly once")
-        metadata = yield from self._metadata()
+        # The registered algorithm (id_token_signed_response_alg, RS256 unless
+        # changed), not every one the provider supports: a token signed with
+        # another one is refused even if a provider key fits it.
+        algorithms = self.handler.signing_algorithms
+        try:
+            # Everything that needs no key first: garbage costs no request to the provider.
+            precheck_logout_token(tokens[0], algorithms=algorithms, client_secret=config.client_secret)
+        except LogoutTokenError as exc:
+            raise BackchannelRefusal(str(exc)) from None
+        metadata = yield from self._metadata(patient=True)
         if metadata is None or metadata.jwks_uri is None:
             raise DiscoveryError("the discovery document has no jwks_uri", unavailable=False)
         if not metadata.backchannel_logout_supported and not self._warned_not_advertised:
             self._warned_not_advertised = True
             logger.warning(NOT_ADVERTISED)
-        # The algorithm registered for our id_tokens (id_token_signed_response_alg,
-        # RS256 unless changed), not every one the provider supports: a token
-        # signed with another algorithm is refused even if a provider key fits it.
-        algorithms = self.handler.signing_algorithms
         keys = yield from self._jwks.get(metadata.jwks_uri)
         for attempt in range(2):
             try:
@@ -139,10 +160,10 @@ class ProviderLogout:
                     )
                 )
             except UnknownKeyError as exc:
-                refreshed = (yield from self._jwks.refresh_for_unknown_key(metadata.jwks_uri)) if attempt == 0 else None
-                if refreshed is None:
+                if attempt == 1:  # fetched again just now, and still not a key of the provider's
                     raise BackchannelRefusal(str(exc)) from None
-                keys = refreshed
+                # The provider may have rotated its keys; if they cannot be fetched now, it retries later.
+                keys = yield from self._jwks.refresh_for_unknown_key(metadata.jwks_uri)
             except LogoutTokenError as exc:
                 raise BackchannelRefusal(str(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -173,9 +194,15 @@ class ProviderLogout:
             raise Refusal(400, "iss and sid are required")
         session = yield from self.handler.trusted_claims(request)
         # Browsers that block third-party cookies send none in the provider's
-        # frame, so the revocation is recorded by iss and sid regardless.
+        # frame, so the revocation is recorded by iss and sid regardless; but a
+        # session this process never saw only within the unconfirmed allowance.
         if iss is not None and sid is not None:
-            revoked: tuple[str, str] | None = (iss, sid)
+            named = (iss, sid)
+            revoked: tuple[str, str] | None = named
+            confirmed = (session is not None and (session.iss, session.sid) == named) or named in self.handler.seen
+            if not confirmed and not self._unconfirmed.take():
+                logger.warning(FRONTCHANNEL_REFUSED, "too many logouts of sessions this process never saw")
+                return plain_reply(429, "too many logouts of unknown sessions; try again later", ("Retry-After", "1"))
         elif session is not None and session.sid is not None:
             revoked = (session.iss, session.sid)
         else:
@@ -184,6 +211,9 @@ class ProviderLogout:
             store, expires_at = self.store, self._time() + config.max_token_lifetime
             try:
                 yield Blocking(lambda: store.revoke_session(revoked[0], revoked[1], expires_at))
+            except StoreDeferredError as exc:
+                # Kept here, and written to the shared store when it is back: a frame is never retried.
+                logger.warning(FRONTCHANNEL_DEFERRED, exc)
             except StoreUnavailableError as exc:
                 logger.error(FRONTCHANNEL_REFUSED, exc)
                 return plain_reply(503, "the logout could not be recorded; please try again")
@@ -219,3 +249,10 @@ class ProviderLogout:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _retry_later(why: str, seconds: float) -> Reply:
+    """503 with ``Retry-After``: the provider retries a back-channel logout it got this for."""
+    reply = json_reply(503, {"error": "temporarily_unavailable", "error_description": why})
+    reply.headers.append(("Retry-After", str(max(1, math.ceil(seconds)))))
+    return reply

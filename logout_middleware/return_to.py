@@ -15,7 +15,7 @@ import hmac
 import re
 from urllib.parse import unquote
 
-__all__ = ["is_local_path", "pack_state_cookie", "unpack_state_cookie"]
+__all__ = ["is_local_path", "pack_state_cookie", "resolve_dot_segments", "unpack_state_cookie"]
 
 _MAX_RETURN_TO = 2048
 # A path on this origin: one leading slash, then printable ASCII without backslashes.
@@ -26,12 +26,38 @@ def is_local_path(value: str) -> bool:
     """Whether *value* can only lead to a page of this same site.
 
     ``//host``, ``/\\host`` and their percent-encoded forms are refused: some
-    browsers and servers read them as another host.
+    browsers and servers read them as another host.  So is a path that
+    becomes one once a browser resolves its dot segments (``/..//host``,
+    ``/./x/..//host``, ``/%2e%2e//host``): the classic input to an app's own
+    trailing-slash redirect.
     """
     if len(value) > _MAX_RETURN_TO or not _LOCAL_PATH.fullmatch(value):
         return False
     decoded = unquote(value)
-    return decoded.startswith("/") and not decoded.startswith(("//", "/\\")) and "\\" not in decoded
+    if not decoded.startswith("/") or decoded.startswith(("//", "/\\")) or "\\" in decoded:
+        return False
+    resolved = resolve_dot_segments(value.partition("?")[0].partition("#")[0])
+    return not resolved.startswith("//") and not unquote(resolved).startswith("//")
+
+
+def resolve_dot_segments(path: str) -> str:
+    """The path as a browser resolves it (WHATWG URL: ``.``, ``..`` and their ``%2e`` spellings)."""
+    segments = path.split("/")[1:]
+    resolved: list[str] = []
+    for index, segment in enumerate(segments):
+        lowered = segment.lower()
+        last = index == len(segments) - 1
+        if lowered in ("..", ".%2e", "%2e.", "%2e%2e"):
+            if resolved:
+                resolved.pop()
+            if last:
+                resolved.append("")
+        elif lowered in (".", "%2e"):
+            if last:
+                resolved.append("")
+        else:
+            resolved.append(segment)
+    return "/" + "/".join(resolved)
 
 
 def pack_state_cookie(nonce: str, return_to: str, issued_at: int) -> str:
@@ -44,7 +70,9 @@ def unpack_state_cookie(value: str, state: str, *, now: int, max_age: int) -> st
     """The page to return to, if the cookie is intact, fresh, and made for this *state*."""
     nonce, _, rest = value.partition(".")
     issued_at, _, page = rest.partition(".")
-    if not hmac.compare_digest(nonce.encode(), state.encode()) or not (issued_at.isascii() and issued_at.isdigit()):
+    # Query values that are not UTF-8 arrive with surrogates: they compare as bytes, and never equal.
+    same = hmac.compare_digest(nonce.encode("utf-8", "surrogateescape"), state.encode("utf-8", "surrogateescape"))
+    if not same or not (issued_at.isascii() and issued_at.isdigit()):
         return None
     if not 0 <= now - int(issued_at) <= max_age:
         return None

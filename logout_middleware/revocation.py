@@ -33,6 +33,7 @@ __all__ = [
     "ProcessLocalStore",
     "RevocationStore",
     "SQLiteStore",
+    "StoreDeferredError",
     "StoreUnavailableError",
     "default_store_path",
     "open_store",
@@ -47,6 +48,10 @@ _PRUNE_INTERVAL = 60.0
 
 class StoreUnavailableError(LogoutError):
     """The revocation store cannot be reached: answer the provider 503 so that it retries."""
+
+
+class StoreDeferredError(StoreUnavailableError):
+    """The shared store cannot be reached: the revocation holds in this process, and is written there later."""
 
 
 @runtime_checkable

@@ -84,6 +84,7 @@ class SessionCheck:
     :param signed_cookie: reads the session cookie itself, when the framework's session is not at hand.
     :param keys: returns the provider's last good JWK Set, or None while none was fetched.
     :param algorithms: the ``alg`` values the provider signs with.
+    :param seen: told of each provider session (``iss``, ``sid``) found in a trusted request.
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class SessionCheck:
         keys: Callable[[], Mapping[str, Any] | None],
         algorithms: Sequence[str],
         client_secret: str | None = None,
+        seen: Callable[[str, str], None] | None = None,
     ) -> None:
         self.issuer = issuer
         self.client_id = client_id
@@ -109,6 +111,7 @@ class SessionCheck:
         self._keys = keys
         self._algorithms = tuple(algorithms)
         self._client_secret = client_secret
+        self._seen = seen
         self._login_cookies = tuple(name for name in login_cookies if name != id_token_cookie)
         # With the framework's session at hand, its cookie is judged by what it holds.
         self._login_cookies_beside_session = tuple(name for name in self._login_cookies if name != session_cookie)
@@ -213,7 +216,7 @@ class SessionCheck:
             return _UNKNOWN_KEY
         except TokenError:
             return _UNTRUSTED
-        ref = (claims.iss, claims.key, claims.sub, claims.iat)
+        ref = self._ref(claims)
         self._remember(self._tokens, token, (ref, True))
         return ref
 
@@ -224,7 +227,7 @@ class SessionCheck:
         claims = read_session_claims(id_token)
         if claims is None or not self._issuer_fits(claims.iss):
             return None
-        ref = (claims.iss, claims.key, claims.sub, claims.iat)
+        ref = self._ref(claims)
         self._remember(self._tokens, id_token, (ref, False))
         return ref
 
@@ -244,6 +247,11 @@ class SessionCheck:
                 self._remember(self._cookies, value, refs)
             found = (found or ()) + refs
         return found
+
+    def _ref(self, claims: SessionClaims) -> SessionRef:
+        if claims.sid is not None and self._seen is not None:
+            self._seen(claims.iss, claims.sid)
+        return (claims.iss, claims.key, claims.sub, claims.iat)
 
     def _issuer_fits(self, iss: str) -> bool:
         return self.issuer is None or iss == self.issuer

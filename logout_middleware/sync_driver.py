@@ -9,6 +9,8 @@ time: the others wait and find the keys there).
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -69,12 +71,18 @@ class SyncDriver:
                 run_sync(self.handler.fetch_keys(unknown_key=unknown_key), send)
 
 
-def read_body(environ: Mapping[str, Any]) -> bytes:
-    """At most MAX_BODY + 1 bytes of a WSGI request's body: enough for the core to tell "too large".
+def read_body(environ: Mapping[str, Any], timeout: float) -> bytes | None:
+    """At most MAX_BODY + 1 bytes of a WSGI request's body, or None if they did not come within *timeout*.
 
-    PEP 3333: never read past CONTENT_LENGTH, and without it only from a
-    server that says the input ends (``wsgi.input_terminated``); otherwise a
-    client that sends nothing would hold the worker.
+    MAX_BODY + 1 is enough for the core to tell "too large".  PEP 3333: never
+    read past CONTENT_LENGTH, and without it only from a server that says the
+    input ends (``wsgi.input_terminated``).
+
+    A WSGI input has no deadline of its own: a client that announces 100
+    bytes and sends one would hold a sync worker until the server kills it.
+    So the body is read by a helper thread, waited for *timeout* seconds; on
+    gunicorn, whose socket is at hand, a late read is then woken by shutting
+    the connection down (the reply asks it closed in any case).
     """
     try:
         length = int(environ.get("CONTENT_LENGTH") or -1)
@@ -84,12 +92,64 @@ def read_body(environ: Mapping[str, Any]) -> bytes:
         if not environ.get("wsgi.input_terminated"):
             return b""
         length = MAX_BODY + 1
-    body: bytes = environ["wsgi.input"].read(min(length, MAX_BODY + 1))
-    return body
+    stream, size = environ["wsgi.input"], min(length, MAX_BODY + 1)
+    read: list[bytes] = []
+
+    def read_it() -> None:
+        with contextlib.suppress(Exception):  # the client went away: treated as a body that never came
+            read.append(stream.read(size))
+
+    reader = threading.Thread(target=read_it, name="logout-middleware-body", daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive() or not read:
+        connection = environ.get("gunicorn.socket")
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        return None
+    return read[0]
+
+
+class _Flight:
+    """A GET on its way to the provider, which threads asking for the same URL wait for."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: Inbound | None = None
+
+
+_flights: dict[str, _Flight] = {}
+_flights_lock = threading.Lock()
 
 
 def send(outbound: Outbound) -> Inbound:
-    """Send one request to the provider with a blocking client; never raise."""
+    """Send one request to the provider with a blocking client; never raise.
+
+    A GET for a URL already on its way is not sent again: the caller waits
+    for that answer (a fresh process asked for its keys by many logouts at
+    once fetches them once, and none of them fails for want of them).
+    """
+    if outbound.method != "GET":
+        return _send(outbound)
+    with _flights_lock:
+        flight = _flights.get(outbound.url)
+        leading = flight is None
+        if flight is None:
+            flight = _flights[outbound.url] = _Flight()
+    if not leading:
+        flight.done.wait(outbound.timeout + 1.0)
+        return flight.answer or Inbound(0, error=f"no answer from {outbound.url} in time")
+    try:
+        flight.answer = _send(outbound)
+        return flight.answer
+    finally:
+        with _flights_lock:
+            del _flights[outbound.url]
+        flight.done.set()
+
+
+def _send(outbound: Outbound) -> Inbound:
     import httpx  # noqa: PLC0415 - an optional extra, needed only with discovery or revocation
 
     try:

@@ -76,7 +76,7 @@ class LogoutMiddleware:
             headers=request.headers,
             cookie=environ.get("HTTP_COOKIE", ""),
             root_path=request.script_name,
-            body=read_body(environ) if path in self.handler.body_paths else b"",
+            body=read_body(environ, self.config.body_timeout) if path in self.handler.body_paths else b"",
             app_id_token=self._getter(environ) if self._getter is not None else None,
         )
         reply = self._driver.answer(logout_request)

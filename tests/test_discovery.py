@@ -12,7 +12,13 @@ import pytest
 
 from logout_middleware import LogoutConfig
 from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
-from logout_middleware.discovery import DiscoveryError, MetadataCache, ProviderMetadata, parse_metadata
+from logout_middleware.discovery import (
+    RETRY_AFTER_FAILURE,
+    DiscoveryError,
+    MetadataCache,
+    ProviderMetadata,
+    parse_metadata,
+)
 from logout_middleware.outbound import Inbound, run_sync
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
 from tests.apps import echo_asgi, echo_wsgi
@@ -103,7 +109,11 @@ def test_cache_fetches_once_per_ttl_and_keeps_stale_metadata_when_the_provider_f
     with caplog.at_level(logging.WARNING, logger="logout_middleware"):
         assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/end", "stale beats nothing"
     assert "using the metadata fetched 61 s ago" in caplog.text
-    assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/new", "the next request tries again"
+    clock.now += RETRY_AFTER_FAILURE - 1
+    assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/end", "no asking again at once"
+    assert len(fetched) == 2
+    clock.now += 1
+    assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/new", "then it asks again"
     assert len(fetched) == 3
 
 
