@@ -36,7 +36,6 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
-SESSION_COOKIE_AGE = 14 * 24 * 3600
 
 # mozilla-django-oidc does no discovery: the endpoints are read once, at start-up.
 _provider = httpx.get(ISSUER + "/.well-known/openid-configuration", timeout=10).raise_for_status().json()
@@ -60,8 +59,6 @@ LOGOUT_MIDDLEWARE = {
     "client_id": CLIENT_ID,
     "post_logout_redirect_uri": BASE_URL + "/logout/callback",
     "logout_callback_path": "/logout/callback",
-    # Revocations from the back channel are remembered as long as a session lives.
-    "max_token_lifetime": SESSION_COOKIE_AGE,
 }
 if os.environ.get("BACKCHANNEL", "off") == "on":
     LOGOUT_MIDDLEWARE["backchannel_logout_path"] = "/backchannel-logout"
