@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from anyio import to_thread
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 
@@ -161,12 +162,15 @@ class LogoutMiddleware:
     def _lifespan(self, receive: Receive) -> Receive:
         async def receive_and_act() -> Message:
             message = await receive()
-            if message["type"] == "lifespan.startup" and self.config.discover_at_startup:
-                # A failure is logged by discovery, and the first logout tries again.
-                with contextlib.suppress(DiscoveryError):
-                    await self.discover()
+            if message["type"] == "lifespan.startup":
+                # In this worker, before any request: its store (and a Redis copy) is ready for the first one.
+                await to_thread.run_sync(self.handler.open_store)
+                if self.config.discover_at_startup:
+                    # A failure is logged by discovery, and the first logout tries again.
+                    with contextlib.suppress(DiscoveryError):
+                        await self.discover()
             elif message["type"] == "lifespan.shutdown":
-                self.handler.close()
+                await to_thread.run_sync(self.handler.close)
             return message
 
         return receive_and_act

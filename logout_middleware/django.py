@@ -183,8 +183,8 @@ def _set_cookie(response: HttpResponse, line: str) -> None:
         key, _, text = attribute.partition("=")
         key = key.lower()
         if key == "max-age":
-            options["max_age"] = int(text)  # Django refuses expires beside it, and derives its own
-        elif key in ("path", "domain", "samesite"):
+            options["max_age"] = int(text)
+        elif key in ("path", "domain", "samesite", "expires"):
             options[key] = text
         elif key in ("secure", "httponly"):
             options[key] = True

@@ -204,6 +204,11 @@ class LogoutHandler:
         if self._endpoint is not None:
             self._check_endpoint(self._endpoint)
 
+    def open_store(self) -> None:
+        """Open the revocation store in this process now, rather than at the first request that needs it."""
+        if self.store is not None:
+            self.store.current()
+
     def close(self) -> None:
         """Close the revocation store this process opened, if any (its connections and threads)."""
         if self.store is not None:

@@ -153,6 +153,14 @@ class MemoryStore:
     def close(self) -> None:
         pass
 
+    def live_entries(self) -> list[tuple[str, str, str, float, float]]:
+        """Every revocation in force: (``"sid"`` or ``"sub"``, iss, id, revoked at, expires at)."""
+        now = self._clock()
+        with self._lock:
+            sessions = [("sid", iss, sid, now, expires) for (iss, sid), expires in self._sessions.items()]
+            subjects = [("sub", iss, sub, at, expires) for (iss, sub), (at, expires) in self._subjects.items()]
+        return [entry for entry in sessions + subjects if entry[4] > now]
+
     def _prune(self, now: float) -> None:
         """Delete expired entries, at most once per prune interval; call with the lock held."""
         if now < self._next_prune:
@@ -321,7 +329,9 @@ def open_store(
     * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (the
       SQLAlchemy convention: the path is what follows the third slash): a
       :class:`SQLiteStore`, for the processes of one machine;
-    * ``redis://host:port/db`` or ``rediss://...``: a
+    * ``redis://host:port/db`` or ``rediss://...``, or
+      ``redis+sentinel://host:port,host:port/master-name/db`` to find the
+      master through Redis Sentinel: a
       :class:`~logout_middleware.redis_store.RedisStore`, for several
       machines (needs the ``redis`` package);
     * an object with the methods of :class:`RevocationStore`, returned as is.
@@ -376,7 +386,7 @@ def store_opener(
         if not os.path.isdir(os.path.dirname(path)):
             raise ConfigError(f"revocation_store: the SQLite database's directory {os.path.dirname(path)!r} is missing")
         return lambda: SQLiteStore(path, max_token_lifetime=max_token_lifetime)
-    if scheme in ("redis", "rediss"):
+    if scheme in ("redis", "rediss", "redis+sentinel", "rediss+sentinel"):
         try:
             from .redis_store import RedisStore  # noqa: PLC0415  (redis is an optional dependency)
         except ImportError:
@@ -437,11 +447,17 @@ class ProcessLocalStore:
     child, each process has its own.  It is closed at exit, or by
     :meth:`close` (the ASGI adapter calls it at lifespan shutdown).
 
+    A store that loads a copy of a shared one (Redis) is waited for, up to
+    *sync_wait* seconds, so that a worker's first requests are not checked
+    against an empty copy.
+
     :param opener: returns the store, opened (see :func:`store_opener`).
+    :param sync_wait: seconds to wait for a newly opened store's copy to load.
     """
 
-    def __init__(self, opener: Callable[[], RevocationStore]) -> None:
+    def __init__(self, opener: Callable[[], RevocationStore], *, sync_wait: float = 2.0) -> None:
         self._opener = opener
+        self._sync_wait = sync_wait
         self._store: RevocationStore | None = None
         self._lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forget)
@@ -458,7 +474,11 @@ class ProcessLocalStore:
             return store
         with self._lock:
             if self._store is None:
-                self._store = self._opener()
+                opened = self._opener()
+                wait_until_synced = getattr(opened, "wait_until_synced", None)
+                if wait_until_synced is not None:
+                    wait_until_synced(self._sync_wait)
+                self._store = opened
                 atexit.register(self.close)
             return self._store
 

@@ -82,7 +82,7 @@ def read_body(environ: Mapping[str, Any], timeout: float) -> bytes | None:
     bytes and sends one would hold a sync worker until the server kills it.
     So the body is read by a helper thread, waited for *timeout* seconds; on
     gunicorn, whose socket is at hand, a late read is then woken by shutting
-    the connection down (the reply asks it closed in any case).
+    the connection's reading side down (the reply asks it closed in any case).
     """
     try:
         length = int(environ.get("CONTENT_LENGTH") or -1)
@@ -106,7 +106,7 @@ def read_body(environ: Mapping[str, Any], timeout: float) -> bytes | None:
         connection = environ.get("gunicorn.socket")
         if connection is not None:
             with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+                connection.shutdown(socket.SHUT_RD)  # the answer still goes out
         return None
     return read[0]
 

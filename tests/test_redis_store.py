@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from logout_middleware.redis_store import BAD_MESSAGE, REDIS_LOST, RedisStore
-from logout_middleware.revocation import RevocationStore, StoreUnavailableError, open_store
+from logout_middleware.revocation import RevocationStore, StoreDeferredError, StoreUnavailableError, open_store
 
 from .redis_server import RedisServer, free_port, redis_server
 
@@ -202,18 +202,24 @@ def test_redis_gone_fail_open(server: RedisServer, make_store: StoreFactory, cap
     assert store.is_revoked(ISS, "sid-1", None, None)
     assert not store.is_revoked(ISS, "sid-2", None, None)
     assert time.monotonic() - started < 0.1  # answered from the local copy, no network wait
-    with pytest.raises(StoreUnavailableError):
+    with pytest.raises(StoreDeferredError):
         store.revoke_session(ISS, "sid-2")
-    with pytest.raises(StoreUnavailableError):
+    with pytest.raises(StoreDeferredError):
         store.revoke_subject(ISS, "user-1", revoked_at=time.time())
     with pytest.raises(StoreUnavailableError):
         store.check_and_remember_jti(ISS, "jti-1")
-    assert not store.is_revoked(ISS, "sid-2", None, None)  # a failed write is not taken locally
+    assert store.is_revoked(ISS, "sid-2", None, None), "a write Redis could not take holds here at once"
+    assert store.pending == 2
     assert any(record.msg == REDIS_LOST for record in caplog.records)
     server.start()  # empty: nothing was saved
     assert store.wait_until_synced(5)
     assert store.is_revoked(ISS, "sid-1", None, None)  # a Redis that lost its data un-revokes nothing
-    store.revoke_session(ISS, "sid-2")
+    assert store.pending == 0
+    with redis.Redis.from_url(server.url, decode_responses=True) as client:
+        keys = client.keys("logout:*")
+    assert sorted(keys) == [f"logout:sid:{ISS}|sid-1", f"logout:sid:{ISS}|sid-2", f"logout:sub:{ISS}|user-1"], (
+        "what waited was written, and what Redis lost was written back"
+    )
 
 
 def test_redis_gone_fail_closed(server: RedisServer, make_store: StoreFactory) -> None:

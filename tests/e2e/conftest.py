@@ -471,8 +471,9 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
             rps[name] = RelyingParty(name, variant, url, server)
         for rp in rps.values():
             _wait_until_answering(rp.server)
-            if rp.variant.revocation_store == "redis":
-                # The instance listens for revocations published by the others (logged by the store's thread).
+            if rp.variant.revocation_store == "redis" and rp.variant.kind == "asgi":
+                # Opened at lifespan startup, the instance listens for revocations published by the
+                # others (logged by the store's thread).  A WSGI worker opens it at its first signed-in request.
                 rp.server.wait_for_log(r"Redis revocation store connected", timeout=STARTUP_TIMEOUT)
         # Runs first on the way out (an ExitStack unwinds backwards): every
         # server is told to exit before the stop() callbacks wait for each.
