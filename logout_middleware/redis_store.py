@@ -136,6 +136,7 @@ class RedisStore:
         self._synced = threading.Event()
         self._closed = threading.Event()
         self._lost_since: float | None = time.monotonic()
+        self._answered_at: float | None = None
         self._thread = threading.Thread(target=self._listen, name="logout-middleware-redis", daemon=True)
         self._thread.start()
 
@@ -229,6 +230,7 @@ class RedisStore:
         while not self._closed.is_set():
             pubsub = self._listener.pubsub()  # type: ignore[no-untyped-call]
             try:
+                self._answered_at = None
                 self._subscribe(pubsub)
                 self._catch_up()
                 self._lost_since = None
@@ -238,7 +240,8 @@ class RedisStore:
             except Exception as error:  # whatever goes wrong, the thread must live on and retry
                 self._synced.clear()
                 if self._lost_since is None:
-                    self._lost_since = time.monotonic()
+                    # Since Redis last answered: a silent link counts from its last word, not from when it was noticed.
+                    self._lost_since = self._answered_at or time.monotonic()
                 if failures == 0:  # log once per outage, including one that starts at start-up
                     if isinstance(error, (redis.RedisError, OSError)):
                         logger.warning(REDIS_LOST, error)
@@ -253,6 +256,7 @@ class RedisStore:
         """Apply what is published until close(), and notice a link that went silent."""
         answered = pinged = time.monotonic()
         while not self._closed.is_set():
+            self._answered_at = answered
             message = pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL)
             now = time.monotonic()
             if message is not None:
