@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from http.cookies import SimpleCookie
 from typing import Any
 
+from logout_middleware import LogoutConfig
 from logout_middleware.wsgi import LogoutMiddleware
 
 # Only the shape of an id_token: header {"alg":"none"}, payload {"sub":"demo"}.
@@ -41,10 +42,12 @@ def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
     return [body.encode()]
 
 
-app = LogoutMiddleware(
-    hello,
+# One LogoutConfig, typed: plain lists are fine wherever the options take several values.
+config = LogoutConfig(
     end_session_endpoint=os.environ.get("LOGOUT_END_SESSION_ENDPOINT", "http://127.0.0.1:8000/provider/session/end"),
     post_logout_redirect_uri=os.environ.get("POST_LOGOUT_REDIRECT_URI", "http://127.0.0.1:8001/"),
     client_id=os.environ.get("CLIENT_ID", "demo-client"),
     clear_cookies=["session"],  # the app's own login cookie must go as well
+    methods=["GET", "POST"],
 )
+app = LogoutMiddleware(hello, config)

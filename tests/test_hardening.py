@@ -26,7 +26,7 @@ from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
 from tests.apps import echo_asgi, echo_wsgi
 from tests.provider_stub import StubState
 from tests.support.tokens import JWKS, ROTATED, b64, id_token, logout_token
-from tests.transports import Raw, Send, middleware_sender
+from tests.transports import Raw, Send, drive_asgi, middleware_sender
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -366,3 +366,39 @@ def test_lists_are_accepted_and_stored_as_tuples() -> None:
     config = LogoutConfig(end_session_endpoint="https://op.example/end", clear_cookies=cookies, methods=methods,
                           extra_params=extra, allowed_redirect_uris=["https://app.example/a"])  # fmt: skip
     assert (config.clear_cookies, config.methods, config.extra_params) == (("session",), ("GET",), tuple(extra))
+
+
+# -- 9. stores opened per process, closed at shutdown -----------------------------------------
+
+
+class RecordingStore(MemoryStore):
+    """A memory store that says when it was closed."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_asgi_lifespan_opens_the_store_at_startup_and_closes_it_at_shutdown(provider: StubState) -> None:
+    store = RecordingStore()
+    seen: list[object] = []
+
+    async def lifespan_app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # startup
+        seen.append(opened())
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # shutdown
+        await send({"type": "lifespan.shutdown.complete"})
+
+    app = AsgiMiddleware(lifespan_app, issuer=provider.issuer, client_id="rp", backchannel_logout_path="/bc",
+                         revocation_store=store)  # fmt: skip
+
+    def opened() -> object:
+        assert app.handler.store is not None
+        return app.handler.store.opened
+
+    assert opened() is None, "nothing is opened when the app is built"
+    drive_asgi(app, {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    assert seen == [store], "opened at startup, before the first request"
+    assert store.closed and opened() is None, "closed at shutdown"
