@@ -1,5 +1,5 @@
-"""Benchmarks for logout-middleware: ``python -m benchmarks`` (add ``--quick`` for a smoke run).
+"""Benchmarks for logout-middleware: ``python -m benchmarks`` (``--quick`` for the smoke run of the test command).
 
-Every comparison is measured side by side in one run, in alternating rounds,
-so that a noisy neighbour on a shared machine slows all contestants alike.
+pyperf times the in-process contestants in worker processes; wrk loads the
+served ones; every contestant is checked to behave before it is timed.
 """

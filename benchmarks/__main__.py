@@ -1,176 +1,130 @@
-"""``python -m benchmarks [--quick] [--out DIR]``: run every benchmark, print one table, save the figures.
+"""``python -m benchmarks [--quick] [--out DIR]``: run every benchmark, print the table, save the figures.
 
-The full run takes a few minutes and writes ``benchmarks/results/latest.json``
-and ``overhead.png``.  ``--quick`` is a smoke run of a few seconds for the
-test suite: tiny rounds, its figures are noise, and it writes under
-``benchmarks/results/quick.tmp/`` so that it never replaces the committed
-results.  Missed targets are reported, never turned into a failure: only a
-benchmark that cannot run makes the exit status non-zero.
+The full run writes into ``benchmarks/results/``: ``latest.md`` (the table),
+``latest.json`` (command, machine, versions, git commit, every figure and
+row), ``overhead.png`` (the chart) and ``pyperf.json.gz`` (for ``python -m
+pyperf compare_to``).  ``--quick`` is the smoke run of the test command;
+its figures are noise.  A missed target is reported, never an error; a
+contestant that misbehaves is one.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import os
+import platform
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import chart, core, environment, gateway, inprocess, memory, report, revocation_check, served
-from .gateway import GatewayPlan
-from .revocation_check import RevocationPlan
-from .served import ServedPlan
-from .timing import Plan
+from tests.nginx_server import nginx_binary
 
-_RESULTS = Path(__file__).resolve().parent / "results"
+from . import chart, gateway, inprocess, memory, passthrough, provider, report, served, session_check, urls, wrk
+from .plan import FULL, QUICK
+from .report import Figure, Row
 
-
-@dataclasses.dataclass(frozen=True)
-class Mode:
-    name: str
-    inprocess: Plan
-    revocation: RevocationPlan
-    core: Plan
-    served: ServedPlan
-    gateway: GatewayPlan
-    #: Logout requests before the first and the second memory reading.
-    memory_checkpoints: tuple[int, int]
-    out: Path
+RESULTS = Path(__file__).resolve().parent / "results"
+_PACKAGES = ("logout-middleware", "pyperf", "starlette", "webob", "joserfc", "cryptography", "itsdangerous", "redis",
+             "httpx", "uvicorn", "gunicorn", "authing", "matplotlib")  # fmt: skip
 
 
-FULL = Mode(
-    name="full",
-    inprocess=Plan(rounds=41, batch_seconds=0.02),
-    # Forty contestants: 25 rounds keep this part near 20 s, and the differences
-    # it shows are microseconds, not the tens of nanoseconds the pass-through needs 41 for.
-    revocation=RevocationPlan(Plan(rounds=25, batch_seconds=0.02), revoked_sessions=10_000),
-    core=Plan(rounds=41, batch_seconds=0.02),
-    served=ServedPlan(rounds=15, seconds=1, warmup_seconds=1, connections=8, max_requests=500_000),
-    # The stack answers about 2,500 req/s on two cores: the cap is a safety bound only.
-    gateway=GatewayPlan(
-        rounds=6, seconds=1, warmup_seconds=1, connections=8, max_requests=200_000, sessions=8, revoked_sessions=10_000
-    ),
-    memory_checkpoints=(10_000, 100_000),
-    out=_RESULTS,
-)
-QUICK = Mode(
-    name="quick",
-    inprocess=Plan(rounds=3, batch_seconds=0.003),
-    revocation=RevocationPlan(Plan(rounds=3, batch_seconds=0.003), revoked_sessions=1_000),
-    core=Plan(rounds=3, batch_seconds=0.003),
-    served=ServedPlan(rounds=1, seconds=1, warmup_seconds=0, connections=4, max_requests=20_000),
-    gateway=GatewayPlan(
-        rounds=1, seconds=1, warmup_seconds=0, connections=4, max_requests=20_000, sessions=2, revoked_sessions=100
-    ),
-    memory_checkpoints=(1_000, 3_000),
-    out=_RESULTS / "quick.tmp",
-)
+def rows(setup: provider.Setup) -> list[Row]:
+    """Every row of the table, in its order: a new module adds its own here."""
+    plan = setup.plan
+    return [*passthrough.rows(), *urls.rows(), *session_check.rows(setup), *memory.rows(setup), *served.rows(plan),
+            *gateway.rows(plan)]  # fmt: skip
 
 
-class _Progress:
-    """Progress lines on stderr, so that stdout holds the table alone."""
+def measure(setup: provider.Setup, directory: Path, pyperf_args: tuple[str, ...]) -> dict[str, Figure]:
+    started = time.monotonic()
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
+    def say(message: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {message}", file=sys.stderr, flush=True)
 
-    def __call__(self, message: str) -> None:
-        print(f"[{time.monotonic() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
+    setup.dump(directory / "setup.json")
+    say("in-process, under pyperf: pass-through, logout, build_logout_url, the per-request check")
+    figures = inprocess.run(directory / "setup.json", pyperf_args, directory / "pyperf.json.gz")
+    figures |= session_check.extra_figures(setup)
+    say("memory: floods of cookies, and logouts, each in a process of its own")
+    figures |= memory.run(directory / "setup.json")
+    say("served: uvicorn and gunicorn, loaded by wrk")
+    figures |= served.run(setup, setup.plan)
+    say("gateway: forward-auth through nginx, loaded by wrk")
+    return figures | gateway.run(setup, setup.plan)
 
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
-
-def run(mode: Mode, say: _Progress) -> report.Results:
-    loop = asyncio.new_event_loop()
+def _first_line(*command: str) -> str:
+    """The first line *command* prints (nginx -v prints on stderr), or '' when it cannot run."""
     try:
-        say("ASGI pass-through, in-process")
-        asgi_pass = inprocess.pass_through_asgi(mode.inprocess, loop)
-        say("WSGI pass-through, in-process")
-        wsgi_pass = inprocess.pass_through_wsgi(mode.inprocess)
-        say("logout path, in-process")
-        asgi_logout = inprocess.logout_asgi(mode.inprocess, loop)
-        wsgi_logout = inprocess.logout_wsgi(mode.inprocess)
-        say("per-request revocation check, in-process, with each store")
-        revocation = revocation_check.run(mode.revocation, loop)
-    finally:
-        loop.close()
-    say("build_logout_url")
-    core_result = core.run(mode.core)
-    say("served: uvicorn and gunicorn")
-    served_result = served.run(mode.served, say)
-    say("gateway: forward-auth through nginx")
-    gateway_result = gateway.run(mode.gateway, say)
-    say("memory")
-    memory_result = memory.run(*mode.memory_checkpoints)
-    return report.Results(
-        pass_through={"asgi": asgi_pass, "wsgi": wsgi_pass},
-        logout={"asgi": asgi_logout, "wsgi": wsgi_logout},
-        revocation=revocation,
-        core=core_result,
-        served=served_result,
-        gateway=gateway_result,
-        memory=memory_result,
-    )
+        done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    # A run cut short must not leave a half-written file where the last good one was.
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(text)
-    os.replace(partial, path)
+def describe() -> dict[str, Any]:
+    """Where the figures came from: whether two result files can be compared."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.machine())  # fmt: skip
+    packages = {}
+    for name in _PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    dirty = _first_line("git", "status", "--porcelain", "--untracked-files=no")
+    return {"machine": {"platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(),
+                        "load_average_at_start": [round(value, 2) for value in os.getloadavg()]},
+            "python": platform.python_version(), "packages": packages,
+            "tools": {"wrk": wrk.version(), "nginx": _first_line(nginx_binary(), "-v"),
+                      "redis-server": _first_line("redis-server", "--version")},
+            "git_commit": _first_line("git", "rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")}  # fmt: skip
+
+
+def _write(path: Path, text: str) -> None:
+    # Whole or not at all: a run cut short leaves the last good file in place.
+    path.with_name(path.name + ".partial").write_text(text)
+    os.replace(path.with_name(path.name + ".partial"), path)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds; its figures are noise")
-    parser.add_argument("--out", type=Path, help="directory for latest.json and overhead.png")
+    parser.add_argument("--quick", action="store_true", help="the smoke run of the test command; figures are noise")
+    parser.add_argument("--out", type=Path, help="where the results go (default: benchmarks/results/)")
+    parser.add_argument("--pyperf", help="pyperf's options for the in-process benchmarks, instead of the plan's")
     args = parser.parse_args(argv)
-    mode = QUICK if args.quick else FULL
-    out: Path = args.out or mode.out
+    plan = QUICK if args.quick else FULL
+    plan = dataclasses.replace(plan, pyperf_args=tuple(args.pyperf.split())) if args.pyperf else plan
+    out: Path = args.out or (RESULTS / "quick.tmp" if args.quick else RESULTS)
     command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
-
-    say = _Progress()
-    started_at = datetime.now(timezone.utc)
-    context = environment.describe()
-    results = run(mode, say)
-    table, targets = report.build(results)
-    context["machine"]["load_average_at_end"] = environment.load_average()
-
-    out.mkdir(parents=True, exist_ok=True)
-    say("chart")
-    chart.draw(results, out / "overhead.png")
-    document: dict[str, Any] = {
-        "command": command,
-        "mode": mode.name,
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "duration_seconds": round(say.elapsed, 1),
-        **context,
-        "plan": {
-            "inprocess": dataclasses.asdict(mode.inprocess),
-            "revocation": dataclasses.asdict(mode.revocation),
-            "core": dataclasses.asdict(mode.core),
-            "served": dataclasses.asdict(mode.served),
-            "gateway": dataclasses.asdict(mode.gateway),
-            "memory_checkpoints": mode.memory_checkpoints,
-        },
-        "targets": [dataclasses.asdict(target) for target in targets],
-        "all_targets_met": all(target.met is not False for target in targets),
-        "results": dataclasses.asdict(results),
-        "table_markdown": table,
-    }
-    _write_atomically(out / "latest.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    say(f"wrote {out / 'latest.json'} and {out / 'overhead.png'}")
-
+    started, started_at, context = time.monotonic(), datetime.now(timezone.utc), describe()
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
+        figures = measure(setup, Path(temporary), plan.pyperf_args)
+        evaluated = report.evaluate(rows(setup), figures)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(temporary) / "pyperf.json.gz", out / "pyperf.json.gz")
+    targets = [row for row in evaluated if row["met"] is not None]
+    met = sum(row["met"] for row in targets)
+    summary = f"{met} of {len(targets)} targets met; {plan.name} run, {time.monotonic() - started:.0f} s"
+    context["machine"]["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
+    document = {"command": command, "plan": plan.name, "started_at": started_at.isoformat(timespec="seconds"),
+                "duration_seconds": round(time.monotonic() - started), **context, "pyperf_args": plan.pyperf_args,
+                "targets_met": met, "targets": len(targets), "rows": evaluated,
+                "figures": {name: dataclasses.asdict(figure) for name, figure in figures.items()}}  # fmt: skip
+    _write(out / "latest.json", json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    table = report.markdown(evaluated)
+    _write(out / "latest.md", f"{table}\n{summary}: `{command}` at {context['git_commit']}.\n")
+    chart.draw(evaluated, out / "overhead.png", f"{command} at {context['git_commit']}, {started_at:%Y-%m-%d}")
     print(table)
-    met = sum(target.met is True for target in targets)
-    verdict = "a smoke test: its figures are noise" if mode is QUICK else "full run"
-    print(f"\n{met} of {len(targets)} targets met ({verdict}, {say.elapsed:.0f} s).")
+    print(summary + (" (a smoke run: its figures are noise)" if args.quick else ""))
     return 0
 
 

@@ -1,164 +1,141 @@
-"""Memory: the peak of a process serving logouts, and whether it stays flat as requests pile up.
+"""Memory: a process's resident size (VmRSS, and its peak VmHWM) after many requests, and whether it still grows.
 
-Each variant runs in a fresh interpreter (``python -m benchmarks.memory``),
-so that the peak RSS belongs to that variant alone and not to whatever the
-rest of the benchmark imported.  The bare app answers the same requests, to
-show what importing and running the middleware adds.  Growth is read with
-tracemalloc between two checkpoints, both taken after warm-up caches are
-full, so that only what every request leaves behind shows up.
+Each variant runs in an interpreter of its own (``python -m benchmarks.memory
+VARIANT --setup FILE``); its peak size is read after half the requests and
+at the end, since a process whose memory is bounded stops raising it.  The floods go
+through ours with checks on, each request with a cookie never seen before,
+against the same process sending no cookie; ASGI only, as the check is the
+core's.  ``store`` is what a memory store of many revocations adds.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
+import base64
+import itertools
 import json
 import subprocess
 import sys
-import tracemalloc
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from . import served_apps
-from .fixtures import LOGOUT_PATH, asgi_scope, wsgi_environ
-from .minimal import Message
+from . import contestants
+from .browser import LOGOUT_PATH, VISITOR_COOKIES, signed_in
+from .contestants import HELLO, OURS
+from .drivers import ASGI, WSGI, Adapter, Request
+from .provider import SESSION_SECRET, Setup, open_filled, store_sizes
+from .report import Figure, Row, at_most
+from .session_check import cookie, stack
 
-VARIANTS = ("asgi-bare", "asgi-ours", "wsgi-bare", "wsgi-ours")
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class MemoryResult:
-    variant: str
-    requests: int
-    #: Peak resident set size of the whole process after importing and building the app, and at the end.
-    rss_start_kib: int | None
-    rss_peak_kib: int | None
-    #: Memory held by Python objects, as tracemalloc counts it, at the two checkpoints.
-    checkpoint_requests: tuple[int, int]
-    traced_bytes: tuple[int, int]
-    traced_peak_bytes: int
-    #: Bytes retained per request between the checkpoints.
-    growth_per_request: float
+#: The variants, the longest first: two run at a time.
+VARIANTS = ("asgi-forged-token", "asgi-new-session", "asgi-forged-session", "asgi-none", "store", "asgi-logout-bare",
+            "asgi-logout-ours", "wsgi-logout-bare", "wsgi-logout-ours")  # fmt: skip
+_LABELS = {"none": "no cookie", "forged-token": "a forged id_token cookie each (its RS256 signature fails)",
+           "forged-session": "a forged signed session cookie each (its HMAC fails)",
+           "new-session": "a new valid signed session each (the caches fill up to their bound)"}  # fmt: skip
+_GROWTH = "peak grows ≤ 1 MiB over the second half"
 
 
-def _peak_rss_kib() -> int | None:
-    """The process's peak resident set size so far.
-
-    Linux's getrusage() carries the parent's peak across fork and exec, so a
-    child started from a big benchmark process would report the parent's
-    size; VmHWM belongs to this process's own memory map.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    try:
-        import resource  # noqa: PLC0415 - Unix only
-    except ImportError:
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak // 1024 if sys.platform == "darwin" else peak  # macOS counts bytes, Linux KiB
+def _status(field: str) -> int:
+    """A size from /proc/self/status, in bytes."""
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
 
 
-def _requester(variant: str) -> Callable[[int], None]:
-    """A function that sends *n* logout requests through the variant's app."""
-    if variant.startswith("asgi"):
-        app = served_apps.ours_asgi() if variant == "asgi-ours" else served_apps.bare_asgi
-        scope = asgi_scope(LOGOUT_PATH)
-        loop = asyncio.new_event_loop()
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            pass
-
-        async def drive(n: int) -> None:
-            for _ in range(n):
-                await app(scope.copy(), receive, send)
-
-        return lambda n: loop.run_until_complete(drive(n))
-
-    wsgi_app = served_apps.ours_wsgi() if variant == "wsgi-ours" else served_apps.bare_wsgi
-    environ = wsgi_environ(LOGOUT_PATH)
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
-        pass
-
-    def drive_wsgi(n: int) -> None:
-        for _ in range(n):
-            b"".join(wsgi_app(environ.copy(), start_response))
-
-    return drive_wsgi
+def _requests(adapter: Adapter, kind: str, setup: Setup) -> Iterator[Request]:
+    """The requests, each made when it is due, so that no list of them takes memory."""
+    if kind in ("none", "logout-bare", "logout-ours"):
+        yield from itertools.repeat(adapter.request(LOGOUT_PATH, signed_in(setup.live_token)) if "logout" in kind
+                                    else adapter.request())  # fmt: skip
+    # Distinct tokens at no cost: the signature's tail replaced, so the signature no longer verifies.
+    head, _, signature = setup.live_token.rpartition(".")
+    # A real cookie's timestamp and signature after another payload: the HMAC fails.
+    _, stamp, hmac = contestants.session_cookie(SESSION_SECRET, {"id_token": "x"}).rsplit(".", 2)
+    for index in itertools.count():
+        token = f"{head}.{signature[:-10]}{index:08d}{signature[-2:]}"
+        if kind == "forged-token":
+            yield adapter.request(cookie=signed_in(token))
+            continue
+        if kind == "forged-session":
+            session = f"{base64.b64encode(json.dumps({'id_token': token}).encode()).decode()}.{stamp}.{hmac}"
+        else:  # a valid session holding a new token: trusted as it is, as the framework signed it
+            session = contestants.session_cookie(SESSION_SECRET, {"id_token": token})
+        yield adapter.request(cookie=f"{VISITOR_COOKIES}; session={session}")
 
 
-def _traced_now() -> int:
-    gc.collect()
-    return tracemalloc.get_traced_memory()[0]
+def _send(adapter: Adapter, app: Any, requests: Iterator[Request], count: int) -> None:
+    # A thousand at a time, made before they go: minting a session cookie runs SessionMiddleware on the event loop.
+    for start in range(0, count, 1000):
+        adapter.run(app, list(itertools.islice(requests, min(1000, count - start))))
 
 
-def measure(variant: str, first: int, last: int) -> MemoryResult:
-    """Run in this process: *last* requests, with traced memory read after *first* and after *last*."""
-    send_requests = _requester(variant)
-    rss_start = _peak_rss_kib()
-    tracemalloc.start()
-    send_requests(first)
-    at_first = _traced_now()
-    send_requests(last - first)
-    at_last = _traced_now()
-    traced_peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return MemoryResult(
-        variant=variant,
-        requests=last,
-        rss_start_kib=rss_start,
-        rss_peak_kib=_peak_rss_kib(),
-        checkpoint_requests=(first, last),
-        traced_bytes=(at_first, at_last),
-        traced_peak_bytes=traced_peak,
-        growth_per_request=(at_last - at_first) / (last - first),
-    )
+def measure(variant: str, setup: Setup) -> dict[str, int]:
+    """Run *variant* in this process; its sizes in bytes."""
+    adapter, _, kind = variant.partition("-")
+    if variant == "store":
+        start, _store = _status("VmRSS"), open_filled(setup, "memory-huge")
+        return {"start": start, "end": _status("VmRSS"), "peak": _status("VmHWM")}
+    driver, hello = (ASGI if adapter == "asgi" else WSGI), HELLO[adapter]
+    if kind.startswith("logout"):
+        app = OURS[adapter](hello) if kind == "logout-ours" else hello
+    else:
+        store = open_filled(setup, "memory")
+        app = stack(driver, "signed-cookie" if "session" in kind else "cookie", store, setup)(hello)
+        driver.answer(app, driver.request(cookie=cookie("cookie", setup)))  # fetches the keys, in every flood alike
+    count = setup.plan.logouts if kind.startswith("logout") else setup.plan.flood
+    requests = _requests(driver, kind, setup)
+    start = _status("VmRSS")
+    _send(driver, app, requests, count // 2)
+    half = _status("VmHWM")
+    _send(driver, app, requests, count - count // 2)
+    return {"start": start, "half": half, "end": _status("VmRSS"), "peak": _status("VmHWM")}
 
 
-def run(first: int, last: int, *, timeout: float = 600) -> dict[str, MemoryResult]:
-    """Measure every variant, each in its own interpreter, two at a time.
+def run(setup_file: Path) -> dict[str, Figure]:
+    """Every variant in an interpreter of its own, two at a time: nothing here is a time, so they may share CPUs."""
 
-    Running two at once is safe here: nothing in these figures is a time.
-    """
-    results = {}
-    for pair in (VARIANTS[:2], VARIANTS[2:]):
-        processes = {
-            variant: subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.memory", variant, str(first), str(last)],
-                stdout=subprocess.PIPE,
-                text=True,
-                cwd=_PROJECT_ROOT,
-            )
-            for variant in pair
-        }
-        for variant, process in processes.items():
-            out, _ = process.communicate(timeout=timeout)
-            if process.returncode != 0:
-                raise RuntimeError(f"the memory benchmark for {variant} failed (exit status {process.returncode})")
-            fields = json.loads(out)
-            fields["checkpoint_requests"] = tuple(fields["checkpoint_requests"])
-            fields["traced_bytes"] = tuple(fields["traced_bytes"])
-            results[variant] = MemoryResult(**fields)
-    return results
+    def one(name: str) -> dict[str, int]:
+        command = [sys.executable, "-m", "benchmarks.memory", name, "--setup", str(setup_file)]
+        return json.loads(subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, timeout=900).stdout)
+
+    figures = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for name, sizes in zip(VARIANTS, pool.map(one, VARIANTS), strict=True):
+            figures[f"memory/{name}/rss"] = Figure("B", (float(sizes["end"]),))
+            figures[f"memory/{name}/peak"] = Figure("B", (float(sizes["peak"]),))
+            # The peak, as it only ever grows: a process that frees and reuses memory reaches the same peak again.
+            grown = sizes["peak"] - sizes["half"] if "half" in sizes else sizes["end"] - sizes["start"]
+            figures[f"memory/{name}/growth"] = Figure("B", (float(grown),))
+    return figures
+
+
+def rows(setup: Setup) -> list[Row]:
+    section, none = f"Memory, ASGI, {setup.plan.flood:,} requests through the check", "memory/asgi-none/"
+    found = [Row(section, _LABELS["none"], none + "rss", detail=none + "peak")]
+    for kind in ("forged-token", "forged-session", "new-session"):
+        name = f"memory/asgi-{kind}/"
+        found.append(Row(section, _LABELS[kind], name + "rss", none + "rss", "difference", detail=name + "peak",
+                         target=at_most(2**20, _GROWTH, name + "growth")))  # fmt: skip
+    for adapter in ("asgi", "wsgi"):
+        section = f"Memory, {adapter.upper()}, {setup.plan.logouts:,} logouts"
+        bare, ours = f"memory/{adapter}-logout-bare/", f"memory/{adapter}-logout-ours/"
+        found.append(Row(section, "the bare app", bare + "rss", detail=bare + "peak"))
+        found.append(Row(section, "ours, checks off", ours + "rss", bare + "rss", "difference", detail=ours + "peak",
+                         target=at_most(2**20, _GROWTH, ours + "growth")))  # fmt: skip
+    huge = store_sizes(setup.plan)["memory-huge"]
+    found.append(Row("Store size, WSGI returning session", f"memory store of {huge:,} revocations: RSS it adds",
+                     "memory/store/growth"))  # fmt: skip
+    return found
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Measure one variant's memory; prints JSON.")
+    parser = argparse.ArgumentParser(description="Measure one variant's memory; prints its sizes as JSON.")
     parser.add_argument("variant", choices=VARIANTS)
-    parser.add_argument("first", type=int, help="requests before the first reading")
-    parser.add_argument("last", type=int, help="requests before the second reading")
+    parser.add_argument("--setup", required=True, help="the JSON file describing the provider and stores")
     args = parser.parse_args()
-    print(json.dumps(asdict(measure(args.variant, args.first, args.last))))
+    print(json.dumps(measure(args.variant, Setup.load(args.setup))))
 
 
 if __name__ == "__main__":

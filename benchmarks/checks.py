@@ -1,0 +1,63 @@
+"""What every contestant must be seen doing before it is timed, so that no comparison is ever of a broken one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .browser import END_SESSION
+from .drivers import Answer
+
+
+class MisbehavedError(RuntimeError):
+    """A contestant did not do what it is measured doing: its figures would mean nothing."""
+
+
+def _names(cookie_header: str | None) -> set[str]:
+    return {pair.partition("=")[0].strip() for pair in cookie_header.split(";")} if cookie_header else set()
+
+
+def deleted(answer: Answer) -> set[str]:
+    """The cookies the answer deletes: an empty value that expires now."""
+    names = set()
+    for line in answer.values("set-cookie"):
+        name, _, rest = line.partition("=")
+        value, _, attributes = rest.partition(";")
+        if value.strip() in ("", '""') and "max-age=0" in attributes.lower().replace(" ", ""):
+            names.add(name.strip())
+    return names
+
+
+def _fail_unless(name: str, checks: list[tuple[bool, str]]) -> None:
+    problems = [problem for right, problem in checks if not right]
+    if problems:
+        raise MisbehavedError(f"{name}: " + "; ".join(problems))
+
+
+def passes(name: str, answer: Answer, *, sent: str | None, seen: list[str | None] | None) -> None:
+    """A request to let through reached the app as it came (*seen*: None over HTTP), and the answer deletes nothing."""
+    _fail_unless(name, [
+        (answer.status == 200 and answer.body == b"hello", f"answered {answer.status} {answer.body[:40]!r}"),
+        (seen is None or seen == [sent], f"the app saw the cookies {seen!r:.200}, not {sent!r:.200}"),
+        (not deleted(answer), f"deleted the cookies {sorted(deleted(answer))}"),
+    ])  # fmt: skip
+
+
+def strips(name: str, answer: Answer, *, sent: str, seen: list[str | None], login_cookies: Iterable[str]) -> None:
+    """A revoked session's request reached the app without its login cookies, and the answer deletes them."""
+    login = set(login_cookies)
+    _fail_unless(name, [
+        (answer.status == 200, f"answered {answer.status}, not the app's 200"),
+        (len(seen) == 1 and _names(seen[0]) == _names(sent) - login, f"the app saw the cookies {seen!r:.200}"),
+        (deleted(answer) >= login, f"deleted {sorted(deleted(answer))}, not every one of {sorted(login)}"),
+    ])  # fmt: skip
+
+
+def logs_out(name: str, answer: Answer, *, id_token: str, login_cookies: Iterable[str]) -> None:
+    """A logout answers 303 to the end-session URL with the id_token as the hint, deleting the login cookies."""
+    location, login = (answer.values("location") or [""])[0], set(login_cookies)
+    _fail_unless(name, [
+        (answer.status == 303, f"answered {answer.status}, not 303"),
+        (location.startswith(END_SESSION + "?") and f"id_token_hint={id_token}" in location,
+         f"sent the browser to {location!r:.120}"),
+        (deleted(answer) >= login, f"deleted {sorted(deleted(answer))}, not every one of {sorted(login)}"),
+    ])  # fmt: skip

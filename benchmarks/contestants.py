@@ -1,0 +1,169 @@
+"""The apps measured: a minimal app, do-nothing wrappers, TrustedHostMiddleware, ours, and the alternatives.
+
+The alternatives do the same logout as ours (the same URL, the same cookies
+deleted), so that a comparison is of the machinery, not of doing less work.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from webob import Request as WebObRequest
+from webob import Response as WebObResponse
+from webob.dec import wsgify
+
+from logout_middleware import asgi, wsgi
+
+from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, asgi_scope
+from .drivers import App, answer_asgi
+
+CLIENT_ID = "bench-client"
+#: Ours with checks off: what every app gets without a receiver, forward-auth or enforce_revocations.
+OPTIONS = {"end_session_endpoint": END_SESSION, "post_logout_redirect_uri": REDIRECT_URI, "client_id": CLIENT_ID,
+           "clear_cookies": LOGIN_COOKIES[1:]}  # fmt: skip
+_BODY = {"type": "http.response.body", "body": b"hello"}
+
+
+async def hello_asgi(scope: Any, receive: Any, send: Any) -> None:
+    """The cheapest ASGI app that still answers."""
+    # A new start message every time: SessionMiddleware adds its header to it in place.
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send(_BODY)
+
+
+def hello_wsgi(environ: Any, start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+
+
+class Recorder:
+    """The minimal app, noting the Cookie header each request brought to it: what the checks look at."""
+
+    def __init__(self) -> None:
+        self.seen: list[str | None] = []
+
+    async def asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        cookies = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
+        self.seen.append("; ".join(cookies) if cookies else None)
+        await hello_asgi(scope, receive, send)
+
+    def wsgi(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        self.seen.append(environ.get("HTTP_COOKIE"))
+        return hello_wsgi(environ, start_response)
+
+
+def function_asgi(app: App) -> App:
+    """A do-nothing middleware as a closure: the cheapest wrapper there is."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def function_wsgi(app: App) -> App:
+    def wrapped(environ: Any, start_response: Any) -> Iterable[bytes]:
+        return app(environ, start_response)
+
+    return wrapped
+
+
+class ClassASGI:
+    """A do-nothing middleware in the shape of a real one: the floor that any middleware class stands on."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+class ClassWSGI:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        return self.app(environ, start_response)
+
+
+def trusted_host(app: App) -> App:
+    """Starlette's TrustedHostMiddleware: a small pure-ASGI middleware that reads a header every request."""
+    return TrustedHostMiddleware(app, allowed_hosts=[HOST])
+
+
+def ours_asgi(app: App, **options: Any) -> App:
+    return asgi.LogoutMiddleware(app, **{**OPTIONS, **options})
+
+
+def ours_wsgi(app: App, **options: Any) -> App:
+    return wsgi.LogoutMiddleware(app, **{**OPTIONS, **options})
+
+
+def served_asgi() -> App:
+    """Ours around the minimal app, for ``uvicorn --factory`` and gunicorn's ``served_wsgi()``."""
+    return ours_asgi(hello_asgi)
+
+
+def served_wsgi() -> App:
+    return ours_wsgi(hello_wsgi)
+
+
+HELLO = {"asgi": hello_asgi, "wsgi": hello_wsgi}
+FLOOR = {"asgi": ClassASGI, "wsgi": ClassWSGI}
+OURS = {"asgi": ours_asgi, "wsgi": ours_wsgi}
+
+
+def with_session(app: App, secret: str) -> App:
+    """Starlette's SessionMiddleware around *app*, as FastAPI and Starlette apps keep their sign-ins."""
+    return SessionMiddleware(app, secret_key=secret)
+
+
+def session_cookie(secret: str, session: dict[str, Any]) -> str:
+    """The ``session`` cookie SessionMiddleware sets for *session*, minted by SessionMiddleware itself."""
+
+    async def sign_in(scope: Any, receive: Any, send: Any) -> None:
+        scope["session"].update(session)
+        await hello_asgi(scope, receive, send)
+
+    [line] = answer_asgi(with_session(sign_in, secret), asgi_scope()).values("set-cookie")
+    return line.partition("=")[2].partition(";")[0]
+
+
+def _logout_url(id_token: str | None) -> str:
+    """The end-session URL built the usual way, with the parameters ours sends."""
+    params = {"post_logout_redirect_uri": REDIRECT_URI, "id_token_hint": id_token,
+              "state": secrets.token_urlsafe(16), "client_id": CLIENT_ID}  # fmt: skip
+    return END_SESSION + "?" + urlencode({name: value for name, value in params.items() if value})
+
+
+class StarletteLogout(BaseHTTPMiddleware):
+    """The logout as a Starlette ``BaseHTTPMiddleware``."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.url.path.removeprefix(request.scope.get("root_path", "")) != LOGOUT_PATH:
+            return await call_next(request)
+        url = _logout_url(request.cookies.get("id_token"))
+        response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+        for name in LOGIN_COOKIES:
+            response.delete_cookie(name, path="/", httponly=True, samesite="lax")
+        return response
+
+
+@wsgify.middleware
+def webob_logout(request: WebObRequest, app: App) -> App | WebObResponse:
+    """The logout as a WebOb ``@wsgify.middleware``, which builds a Request on every call."""
+    if request.path_info != LOGOUT_PATH:
+        return app
+    response = WebObResponse(status=303, location=_logout_url(request.cookies.get("id_token")))
+    response.cache_control = "no-store"
+    for name in LOGIN_COOKIES:
+        response.delete_cookie(name, path="/")
+    return response

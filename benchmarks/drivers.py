@@ -1,0 +1,153 @@
+"""Driving an app through its ASGI or WSGI interface, no HTTP in between: timed, or once to see its answer."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+from .browser import asgi_scope, wsgi_environ
+
+App = Callable[..., Any]
+Request = dict[str, Any]
+#: What pyperf times: run the contestant *loops* times, return the seconds it took.
+TimeFunc = Callable[[int], float]
+
+_BODY = {"type": "http.request", "body": b"", "more_body": False}
+_loop = asyncio.new_event_loop()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def values(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One in-process benchmark: its pyperf name, the check of its contestant, and what builds it to be timed."""
+
+    name: str
+    #: Raises MisbehavedError unless the contestant does what it is measured doing; run before its workers start.
+    check: Callable[[], None]
+    #: Builds the contestant (its keys fetched, its session seen) and returns its time function.
+    prepare: Callable[[], TimeFunc]
+
+    def time_func(self) -> TimeFunc:
+        """pyperf's time function, prepared on its first call: only in the worker that times this case."""
+        prepared: list[TimeFunc] = []
+
+        def time_func(loops: int) -> float:
+            if not prepared:
+                prepared.append(self.prepare())
+            return prepared[0](loops)
+
+        return time_func
+
+
+async def _receive() -> dict[str, Any]:
+    return _BODY
+
+
+async def _discard(message: Any) -> None:
+    pass
+
+
+def _no_write(data: bytes) -> None:
+    pass
+
+
+def _start_response(*args: Any) -> Callable[[bytes], None]:
+    return _no_write
+
+
+def run_asgi(app: App, scopes: Iterable[Request]) -> float:
+    """Send each scope through *app*; the seconds it took."""
+
+    async def drive() -> float:
+        start = perf_counter()
+        for scope in scopes:
+            # A new scope per request, as servers hand out: SessionMiddleware and ours write into it.
+            await app(scope.copy(), _receive, _discard)
+        return perf_counter() - start
+
+    return _loop.run_until_complete(drive())
+
+
+def run_wsgi(app: App, environs: Iterable[Request]) -> float:
+    start = perf_counter()
+    for environ in environs:
+        # A new environ too: ours rewrites HTTP_COOKIE for a revoked session.
+        b"".join(app(environ.copy(), _start_response))
+    return perf_counter() - start
+
+
+def answer_asgi(app: App, scope: Request) -> Answer:
+    sent: list[dict[str, Any]] = []
+
+    async def record(message: Any) -> None:
+        sent.append(message)
+
+    _loop.run_until_complete(app(scope.copy(), _receive, record))
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in start.get("headers", [])]
+    return Answer(start["status"], headers, b"".join(message.get("body", b"") for message in sent))
+
+
+def answer_wsgi(app: App, environ: Request) -> Answer:
+    started = []
+    body = b"".join(app(environ.copy(), lambda status, headers, exc_info=None: started.append((status, headers))))
+    return Answer(int(started[0][0].split()[0]), list(started[0][1]), body)
+
+
+def answer_http(base_url: str, path: str, headers: dict[str, str]) -> Answer:
+    """One GET of *path* from the server at *base_url*."""
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return Answer(response.status, response.getheaders(), response.read())
+    finally:
+        connection.close()
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One interface: how to build its request, send many, and answer one."""
+
+    name: str
+    request: Callable[..., Request]
+    run: Callable[[App, Iterable[Request]], float]
+    answer: Callable[[App, Request], Answer]
+
+    def timer(self, app: App, request: Request) -> TimeFunc:
+        """pyperf's time function for *app* answering *request* over and over."""
+        return lambda loops: self.run(app, itertools.repeat(request, loops))
+
+    def new_sessions_timer(self, build: Callable[[], App], requests: list[Request]) -> TimeFunc:
+        """pyperf's time function for requests that each bring a session the middleware has not seen.
+
+        Each instance answers each request once, then a new one takes over, built
+        off the clock: however many loops pyperf asks for, none is a cache hit.
+        """
+
+        def time_func(loops: int) -> float:
+            elapsed = 0.0
+            for start in range(0, loops, len(requests)):
+                elapsed += self.run(build(), requests[: min(len(requests), loops - start)])
+            return elapsed
+
+        return time_func
+
+
+ASGI = Adapter("asgi", asgi_scope, run_asgi, answer_asgi)
+WSGI = Adapter("wsgi", wsgi_environ, run_wsgi, answer_wsgi)

@@ -1,0 +1,77 @@
+"""In-process, checks off: what ours costs on the paths it does not own, and what its logout costs.
+
+Against the bare app, a do-nothing function, a do-nothing middleware class
+(the floor any middleware class stands on), Starlette's TrustedHostMiddleware
+and the same logout written as a ``BaseHTTPMiddleware`` or a WebOb ``wsgify``.
+"""
+
+from __future__ import annotations
+
+from . import checks, contestants
+from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, signed_in
+from .contestants import HELLO, Recorder
+from .drivers import ASGI, WSGI, Adapter, Case
+from .provider import Setup
+from .report import Row, at_least, at_most
+
+_BUILDS = {
+    "asgi": {"bare": lambda app: app, "function": contestants.function_asgi, "class": contestants.ClassASGI,
+             "trustedhost": contestants.trusted_host, "ours": contestants.ours_asgi,
+             "basehttp": contestants.StarletteLogout},
+    "wsgi": {"bare": lambda app: app, "function": contestants.function_wsgi, "class": contestants.ClassWSGI,
+             "ours": contestants.ours_wsgi, "wsgify": contestants.webob_logout},
+}  # fmt: skip
+_LABELS = {"bare": "bare app", "function": "do-nothing function", "class": "do-nothing class (the floor)",
+           "trustedhost": "Starlette TrustedHostMiddleware", "ours": "ours, checks off",
+           "basehttp": "BaseHTTPMiddleware, the same logout",
+           "wsgify": "WebOb @wsgify.middleware, the same logout"}  # fmt: skip
+_ALTERNATIVE = {"asgi": "basehttp", "wsgi": "wsgify"}
+_MOUNTS = {"pass": "", "pass-mounted": MOUNT}
+
+
+def _case(adapter: Adapter, group: str, key: str, setup: Setup) -> Case:
+    name, path = f"{adapter.name}/{group}/{key}", LOGOUT_PATH if group == "logout" else APP_PATH
+    sent = signed_in(setup.live_token)
+    request = adapter.request(path, sent, root_path=_MOUNTS.get(group, ""))
+    build = _BUILDS[adapter.name][key]
+
+    def check() -> None:
+        recorder = Recorder()
+        answer = adapter.answer(build(getattr(recorder, adapter.name)), request)
+        if group == "logout":
+            checks.logs_out(name, answer, id_token=setup.live_token, login_cookies=LOGIN_COOKIES)
+        else:
+            checks.passes(name, answer, sent=sent, seen=recorder.seen)
+
+    return Case(name, check, lambda: adapter.timer(build(HELLO[adapter.name]), request))
+
+
+def cases(setup: Setup) -> list[Case]:
+    found = []
+    for adapter in (ASGI, WSGI):
+        alternative = _ALTERNATIVE[adapter.name]
+        for group, root_path in _MOUNTS.items():
+            keys = [key for key in _BUILDS[adapter.name] if key != alternative or not root_path]
+            found += [_case(adapter, group, key, setup) for key in keys]
+        found += [_case(adapter, "logout", key, setup) for key in ("ours", alternative)]
+    return found
+
+
+def rows() -> list[Row]:
+    found = []
+    for adapter, alternative in _ALTERNATIVE.items():
+        for group, root_path in _MOUNTS.items():
+            section = f"{adapter.upper()} pass-through" + (f", mounted at {root_path}" if root_path else "")
+            bare, floor, ours = (f"{adapter}/{group}/{key}" for key in ("bare", "class", "ours"))
+            for key in (key for key in _BUILDS[adapter] if key != alternative):
+                baseline = None if key == "bare" else bare if key in ("function", "class") else floor
+                target = at_most(1.10, "≤ 1.10x the floor") if key == "ours" else None
+                found.append(Row(section, _LABELS[key], f"{adapter}/{group}/{key}", baseline, target=target))
+            if not root_path:
+                target = at_least(100, "≥ 100x what ours adds") if adapter == "asgi" else None
+                found.append(Row(section, _LABELS[alternative], f"{adapter}/{group}/{alternative}", ours, "overhead",
+                                 bare, target))  # fmt: skip
+        section, ours, other = f"{adapter.upper()} logout", f"{adapter}/logout/ours", f"{adapter}/logout/{alternative}"
+        found.append(Row(section, _LABELS[alternative], other))
+        found.append(Row(section, "ours", ours, other, "speedup", target=at_least(2, "≥ 2x faster")))
+    return found

@@ -1,0 +1,121 @@
+"""What a run measures against: a provider that signs id_tokens and serves its keys, redis-server, filled stores.
+
+Made once, in the process that runs the benchmarks, and described in a JSON
+file for the processes it starts: they verify the tokens signed here (with
+the test suite's key) against the keys served from here, and open the stores
+filled here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from logout_middleware.revocation import RevocationStore, open_store
+
+from .plan import PLANS, Plan
+
+SESSION_SECRET = "benchmark-session-secret"
+LIVE_SID = "08a5019c-17e1-4977-8f42-65a12843ea02"
+REVOKED_SID = "7c1e9f20-5b3a-4d8e-9a61-0f2b4c6d8e10"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The provider and the stores of one run, as the processes it starts find them."""
+
+    plan_name: str
+    issuer: str
+    client_id: str
+    #: A returning session's id_token, and a revoked session's: both signed by the provider.
+    live_token: str
+    revoked_token: str
+    #: Distinct signed id_tokens, each a session the middleware has not seen.
+    new_tokens: tuple[str, ...]
+    redis_url: str
+    #: The SQLite stores by name, filled: ``sqlite`` and ``sqlite-large``.
+    sqlite_paths: dict[str, str]
+
+    @property
+    def plan(self) -> Plan:
+        return PLANS[self.plan_name]
+
+    def dump(self, path: Path) -> None:
+        path.write_text(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Setup:
+        fields: dict[str, Any] = json.loads(Path(path).read_text())
+        return cls(**{**fields, "new_tokens": tuple(fields["new_tokens"])})
+
+
+def id_token(issuer: str, sid: str, sub: str = "6543210fedcba9876543210f") -> str:
+    """An id_token as providers issue it (about 800 characters), signed with the provider's key."""
+    from tests.support import tokens  # noqa: PLC0415 - it makes RSA keys, which the workers need not
+
+    now = int(time.time())
+    return tokens.id_token(issuer, sid=sid, sub=sub, nonce="n-0S6_WzA2Mj", at_hash="77QmUPtjPfzWtF2AnpK9RQ",
+                           auth_time=now - 60, exp=now + 3600, email="jane.doe@example.com", email_verified=True,
+                           name="Jane Doe", given_name="Jane", family_name="Doe", locale="en-US")  # fmt: skip
+
+
+def store_sizes(plan: Plan) -> dict[str, int]:
+    """How many revocations each store of the per-request check holds, the revoked session's included."""
+    usual, large = plan.revocations, plan.large_store
+    return {"memory": usual, "sqlite": usual, "redis": usual, "memory-large": large, "memory-huge": plan.huge_store,
+            "sqlite-large": large}  # fmt: skip
+
+
+def fill(store: RevocationStore, issuer: str, count: int) -> None:
+    """Revoke the revoked session and *count* - 1 others, one at a time as back-channel logouts do."""
+    store.revoke_session(issuer, REVOKED_SID)
+    for index in range(count - 1):
+        store.revoke_session(issuer, f"{index:08x}-0000-4000-8000-000000000000")
+
+
+def open_filled(setup: Setup, name: str) -> RevocationStore:
+    """The store *name* of :func:`store_sizes`, holding its revocations."""
+    if name.startswith("memory"):
+        store = open_store("memory://")
+        fill(store, setup.issuer, store_sizes(setup.plan)[name])
+        return store
+    if name.startswith("sqlite"):
+        return open_store(f"sqlite:///{setup.sqlite_paths[name]}")
+    store = open_store(setup.redis_url)
+    if not store.wait_until_synced(10.0):  # type: ignore[attr-defined]
+        raise RuntimeError("the Redis store did not load the revocations from redis-server within 10 s")
+    return store
+
+
+@contextmanager
+def running(plan: Plan) -> Iterator[Setup]:
+    """Serve the provider's keys and run redis-server until the block ends; the stores are filled first."""
+    from tests.provider_stub import provider_stub  # noqa: PLC0415 - the workers need none of these
+    from tests.redis_server import redis_server  # noqa: PLC0415
+    from tests.support import tokens  # noqa: PLC0415
+
+    # tmpfs where there is one: SQLite syncs every write, and filling a store on a disk takes minutes.
+    shm = Path("/dev/shm")  # noqa: S108 - the run makes a directory of its own in it
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-", dir=shm if shm.is_dir() else None) as directory,
+        provider_stub() as stub,
+        redis_server(Path(directory) / "redis") as redis,
+    ):
+        stub.jwks = tokens.JWKS
+        sqlite_paths = {name: f"{directory}/{name}.db" for name in ("sqlite", "sqlite-large")}
+        for name, url in [*((name, f"sqlite:///{path}") for name, path in sqlite_paths.items()), ("redis", redis.url)]:
+            store = open_store(url)
+            fill(store, stub.issuer, store_sizes(plan)[name])
+            store.close()
+        new_tokens = tuple(id_token(stub.issuer, str(uuid.uuid4())) for _ in range(plan.new_sessions))
+        revoked_token = id_token(stub.issuer, REVOKED_SID, sub="0123456789abcdef01234567")
+        yield Setup(plan.name, stub.issuer, tokens.CLIENT_ID, id_token(stub.issuer, LIVE_SID), revoked_token,
+                    new_tokens, redis.url, sqlite_paths)  # fmt: skip
