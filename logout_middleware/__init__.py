@@ -8,10 +8,11 @@ live in :mod:`logout_middleware.wsgi` (WebOb) and :mod:`logout_middleware.asgi`
 from __future__ import annotations
 
 from .config import LogoutConfig
-from .cookies import CookieSpec
+from .core.handler import LogoutHandler
+from .core.values import Reply
 from .errors import ConfigError, InvalidParameterError, InvalidTokenError, InvalidURLError, LogoutError
-from .handler import LogoutHandler, Reply
-from .urls import build_logout_url
+from .specs.end_session import build_logout_url
+from .web.cookies import CookieSpec
 
 __version__ = "0.1.0"
 

@@ -11,11 +11,13 @@ from anyio import to_thread
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 
-from .async_driver import AsyncDriver, read_body
 from .config import LogoutConfig
-from .discovery import DiscoveryError, ProviderMetadata
-from .handler import LogoutHandler, LogoutRequest
-from .messages import Reply
+from .core.handler import Endpoint
+from .core.values import LogoutRequest, Reply
+from .drivers.asynchronous import AsyncDriver, read_body
+from .errors import DiscoveryError
+from .specs.discovery import ProviderMetadata
+from .stores.opening import ProcessLocalStore
 
 __all__ = ["LogoutMiddleware"]
 
@@ -58,10 +60,12 @@ class LogoutMiddleware:
     def __init__(self, app: ASGIApp, /, config: LogoutConfig | None = None, **options: Any) -> None:
         self.app = app
         self.config = LogoutConfig.from_options(config, **options)
-        self.handler = LogoutHandler(self.config)
-        self._driver = AsyncDriver(self.handler)
-        self._needle = _common_part(self.handler.paths)
-        self._checks = self.config.enforces_revocations
+        self._driver = AsyncDriver(self.config)
+        #: The core: what the paths answer, and the per-request check.
+        self.handler = self._driver.core
+        self._endpoints = self.handler.endpoints
+        self._needle = _common_part(self._endpoints)
+        self._checks = self.handler.checks_requests
         self._getter = self.config.id_token_getter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,8 +77,9 @@ class LogoutMiddleware:
             # only when it passes.
             if self._needle in scope["path"]:
                 path, root_path = _relative_path(scope)
-                if path in self.handler.paths:
-                    await self._answer(scope, receive, send, path, root_path)
+                endpoint = self._endpoints.get(path)
+                if endpoint is not None:
+                    await self._answer(scope, receive, send, endpoint, root_path)
                     return
             if self._checks:
                 await self._app_unless_revoked(scope, receive, send)
@@ -86,19 +91,20 @@ class LogoutMiddleware:
             receive = self._lifespan(receive)
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send, path: str, root_path: str) -> None:
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, endpoint: Endpoint, root_path: str) -> None:
         """Answer a request for one of the middleware's own paths; the app never sees it."""
         headers = Headers(scope=scope)
+        body = await read_body(receive, self.config.body_timeout, endpoint.max_body) if endpoint.reads_body else b""
         request = LogoutRequest(
             method=scope["method"],
-            path=path,
-            scheme=scope.get("scheme", "http"),
+            path=endpoint.path,
+            secure=scope.get("scheme") == "https",
             host=headers.get("host"),
             query_string=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             cookie=_cookie_header(scope),
             root_path=root_path,
-            body=await read_body(receive, self.config.body_timeout) if path in self.handler.body_paths else b"",
+            body=body,
             session=scope.get("session"),
             app_id_token=self._getter(scope) if self._getter is not None else None,
         )
@@ -152,6 +158,11 @@ class LogoutMiddleware:
 
         await self.app({**scope, "headers": headers}, receive, send_deleting)
 
+    @property
+    def store(self) -> ProcessLocalStore | None:
+        """The revocation store, opened by the process that first uses it; None when requests are not checked."""
+        return self._driver.store
+
     async def discover(self) -> ProviderMetadata | None:
         """Fetch the provider's discovery metadata now rather than on the first logout.
 
@@ -164,13 +175,13 @@ class LogoutMiddleware:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 # In this worker, before any request: its store (and a Redis copy) is ready for the first one.
-                await to_thread.run_sync(self.handler.open_store)
+                await to_thread.run_sync(self._driver.open_store)
                 if self.config.discover_at_startup:
                     # A failure is logged by discovery, and the first logout tries again.
                     with contextlib.suppress(DiscoveryError):
                         await self.discover()
             elif message["type"] == "lifespan.shutdown":
-                await to_thread.run_sync(self.handler.close)
+                await to_thread.run_sync(self._driver.close)
             return message
 
         return receive_and_act

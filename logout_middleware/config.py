@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .app_sessions import DEFAULT_KEYS
-from .cookies import CookieSpec, check_cookie_domain, check_cookie_name, check_cookie_path
+from .core.app_sessions import DEFAULT_KEYS
 from .errors import ConfigError, LogoutError
-from .id_token import SessionClaims
-from .providers import PRESETS, Preset
-from .return_to import is_local_path
-from .revocation import store_opener
-from .urls import check_absolute_url, encode_value
+from .specs.end_session import check_absolute_url, encode_value
+from .specs.id_token import SessionClaims
+from .specs.providers import PRESETS, Preset
+from .stores.opening import store_opener
+from .web.cookies import CookieSpec, check_cookie_domain, check_cookie_name, check_cookie_path
+from .web.return_to import is_local_path
 
 __all__ = ["LogoutConfig"]
 

@@ -18,10 +18,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
 from .config import LogoutConfig
-from .handler import LogoutHandler, Verdict
-from .messages import LogoutRequest, Reply
-from .receivers import MAX_BODY
-from .sync_driver import SyncDriver, read_body
+from .core.handler import Endpoint
+from .core.values import LogoutRequest, Reply, Verdict
+from .drivers.blocking import SyncDriver, read_body
 
 __all__ = ["LogoutMiddleware"]
 
@@ -64,14 +63,15 @@ class LogoutMiddleware:
         options.setdefault("session_cookie", settings.SESSION_COOKIE_NAME)
         options.setdefault("max_token_lifetime", int(settings.SESSION_COOKIE_AGE))
         self.config = LogoutConfig.from_options(None, **options)
-        self.handler = LogoutHandler(self.config)
-        self._driver = SyncDriver(self.handler)
-        self._checks = self.config.enforces_revocations
+        self._driver = SyncDriver(self.config)
+        self._endpoints = self._driver.core.endpoints
+        self._checks = self._driver.core.checks_requests
         self._getter = self.config.id_token_getter
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info in self.handler.paths:
-            return self._answer(request, request.path_info)
+        endpoint = self._endpoints.get(request.path_info)
+        if endpoint is not None:
+            return self._answer(request, endpoint)
         verdict = self._check(request) if self._checks else None
         if verdict is not None and verdict.reply is not None:
             return _response(verdict.reply)
@@ -81,19 +81,19 @@ class LogoutMiddleware:
                 _set_cookie(response, value)
         return response
 
-    def _answer(self, request: HttpRequest, path: str) -> HttpResponse:
+    def _answer(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
         meta = request.META
         reply = self._driver.answer(
             LogoutRequest(
                 method=request.method or "GET",
-                path=path,
-                scheme=request.scheme or "http",
+                path=endpoint.path,
+                secure=request.scheme == "https",
                 host=meta.get("HTTP_HOST"),
                 query_string=meta.get("QUERY_STRING", ""),
                 headers=request.headers,
                 cookie=meta.get("HTTP_COOKIE", ""),
                 root_path=meta.get("SCRIPT_NAME", ""),
-                body=_body(request, self.config.body_timeout) if path in self.handler.body_paths else b"",
+                body=_body(request, self.config.body_timeout, endpoint.max_body) if endpoint.reads_body else b"",
                 session=self._session(request),
                 app_id_token=self._getter(meta) if self._getter is not None else None,
             )
@@ -156,12 +156,12 @@ def _log_out(request: HttpRequest) -> None:
         request.session.flush()
 
 
-def _body(request: HttpRequest, timeout: float) -> bytes | None:
+def _body(request: HttpRequest, timeout: float, max_body: int) -> bytes | None:
     meta = request.META
     if "wsgi.input" in meta:
-        return read_body(meta, timeout)
+        return read_body(meta, timeout, max_body)
     body: bytes = request.body  # under ASGI, Django has read it already (up to DATA_UPLOAD_MAX_MEMORY_SIZE)
-    return body[: MAX_BODY + 1]
+    return body[: max_body + 1]
 
 
 def _response(reply: Reply) -> HttpResponse:

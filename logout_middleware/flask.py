@@ -15,10 +15,9 @@ import flask
 from werkzeug.wrappers import Response
 
 from .config import LogoutConfig
-from .discovery import ProviderMetadata
-from .handler import LogoutHandler, Verdict
-from .messages import LogoutRequest, Reply
-from .sync_driver import SyncDriver, read_body
+from .core.values import LogoutRequest, Reply, Verdict
+from .drivers.blocking import SyncDriver, read_body
+from .specs.discovery import ProviderMetadata
 
 __all__ = ["FlaskLogout"]
 
@@ -87,14 +86,14 @@ class _Door:
 
     def __init__(self, config: LogoutConfig) -> None:
         self.config = config
-        self.handler = LogoutHandler(config)
-        self.driver = SyncDriver(self.handler)
-        self._checks = config.enforces_revocations
+        self.driver = SyncDriver(config)
+        self._endpoints = self.driver.core.endpoints
+        self._checks = self.driver.core.checks_requests
         self._getter = config.id_token_getter
 
     def before_request(self) -> Response | None:
         request = flask.request
-        if request.path in self.handler.paths:
+        if request.path in self._endpoints:
             return self._answer(request.path)
         if self._checks:
             return self._check()
@@ -111,17 +110,19 @@ class _Door:
     def _answer(self, path: str) -> Response:
         request = flask.request
         environ = request.environ
+        endpoint = self._endpoints[path]
+        timeout = self.config.body_timeout
         reply = self.driver.answer(
             LogoutRequest(
                 method=request.method,
                 path=path,
-                scheme=request.scheme,
+                secure=request.scheme == "https",
                 host=request.host,
                 query_string=request.query_string.decode("latin-1"),
                 headers=cast("Mapping[str, str]", request.headers),
                 cookie=environ.get("HTTP_COOKIE", ""),
                 root_path=request.root_path,
-                body=read_body(environ, self.config.body_timeout) if path in self.handler.body_paths else b"",
+                body=read_body(environ, timeout, endpoint.max_body) if endpoint.reads_body else b"",
                 session=self._session(),
                 app_id_token=self._getter(environ) if self._getter is not None else None,
             )

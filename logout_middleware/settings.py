@@ -57,8 +57,8 @@ from collections.abc import Mapping
 from typing import Any, Literal, Union
 
 from .config import _SECRETS, LogoutConfig, mask_url_password
-from .cookies import CookieSpec
 from .errors import ConfigError
+from .web.cookies import CookieSpec
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 from webob import Request
 
 from .config import LogoutConfig
-from .discovery import ProviderMetadata
-from .handler import LogoutHandler, LogoutRequest
-from .sync_driver import SyncDriver, read_body
+from .core.values import LogoutRequest
+from .drivers.blocking import SyncDriver, read_body
+from .specs.discovery import ProviderMetadata
+from .stores.opening import ProcessLocalStore
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -50,33 +51,34 @@ class LogoutMiddleware:
     def __init__(self, app: WSGIApplication, /, config: LogoutConfig | None = None, **options: Any) -> None:
         self.app = app
         self.config = LogoutConfig.from_options(config, **options)
-        self.handler = LogoutHandler(self.config)
-        self._driver = SyncDriver(self.handler)
+        self._driver = SyncDriver(self.config)
+        #: The core: what the paths answer, and the per-request check.
+        self.handler = self._driver.core
         # PEP 3333 carries PATH_INFO as UTF-8 bytes decoded as latin-1.
-        self._paths = {path.encode().decode("latin-1"): path for path in self.handler.paths}
-        self._checks = self.config.enforces_revocations
+        self._endpoints = {path.encode().decode("latin-1"): point for path, point in self.handler.endpoints.items()}
+        self._checks = self.handler.checks_requests
         self._getter = self.config.id_token_getter
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # For a request that is not ours this is the whole cost: one .get() and
         # a membership test, with the guard read once at start-up.
         path_info = environ.get("PATH_INFO", "")
-        if path_info not in self._paths:
+        if path_info not in self._endpoints:
             if self._checks:
                 return self._app_unless_revoked(environ, start_response)
             return self.app(environ, start_response)
-        path = self._paths[path_info]
+        endpoint = self._endpoints[path_info]
         request = Request(environ)
         logout_request = LogoutRequest(
             method=request.method,
-            path=path,
-            scheme=request.scheme,
+            path=endpoint.path,
+            secure=request.scheme == "https",
             host=request.host,
             query_string=request.query_string,
             headers=request.headers,
             cookie=environ.get("HTTP_COOKIE", ""),
             root_path=request.script_name,
-            body=read_body(environ, self.config.body_timeout) if path in self.handler.body_paths else b"",
+            body=read_body(environ, self.config.body_timeout, endpoint.max_body) if endpoint.reads_body else b"",
             app_id_token=self._getter(environ) if self._getter is not None else None,
         )
         reply = self._driver.answer(logout_request)
@@ -104,6 +106,11 @@ class LogoutMiddleware:
             return start_response(status, [*headers, *verdict.deletions_except(set_by_app)], exc_info)
 
         return self.app(environ, start_response_deleting)
+
+    @property
+    def store(self) -> ProcessLocalStore | None:
+        """The revocation store, opened by the process that first uses it; None when requests are not checked."""
+        return self._driver.store
 
     def discover(self) -> ProviderMetadata | None:
         """Fetch the provider's discovery metadata now rather than on the first logout.

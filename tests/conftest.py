@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.provider_stub import StubState, provider_stub
+from tests.support.provider import StubState, provider_stub
 
 
 @pytest.fixture(params=["wsgi", "asgi"])

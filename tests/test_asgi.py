@@ -15,8 +15,8 @@ from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
 
 from logout_middleware.asgi import LogoutMiddleware
-from tests.apps import CONFIG, echo_asgi
-from tests.transports import asgi_sender, drive_asgi
+from tests.support.apps import CONFIG, echo_asgi
+from tests.support.transports import asgi_sender, drive_asgi
 
 Message = dict[str, Any]
 

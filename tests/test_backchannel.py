@@ -13,15 +13,17 @@ from urllib.parse import urlencode
 import pytest
 from webob import Request
 
-from logout_middleware import ConfigError, LogoutConfig, sessions
+from logout_middleware import ConfigError, LogoutConfig
 from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
-from logout_middleware.revocation import MemoryStore, StoreUnavailableError
+from logout_middleware.core import session_check as sessions
+from logout_middleware.errors import StoreUnavailableError
+from logout_middleware.stores import MemoryStore
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
-from tests.apps import echo_asgi, echo_wsgi
-from tests.provider_stub import StubState
-from tests.redis_server import redis_server
+from tests.support.apps import echo_asgi, echo_wsgi
+from tests.support.provider import StubState
+from tests.support.redis_server import redis_server
 from tests.support.tokens import JWKS, KEY, ROTATED, b64, id_token, logout_token
-from tests.transports import Raw, Send, asgi_sender, drive_asgi, middleware_sender, wsgi_sender
+from tests.support.transports import Raw, Send, asgi_sender, drive_asgi, middleware_sender, wsgi_sender
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -160,7 +162,7 @@ def test_an_unknown_kid_refetches_the_keys(stub: StubState, kind: str, monkeypat
     send = make(kind, stub)
     assert post_token(send, logout_token(stub.issuer, sid="a")).status == 200
     stub.jwks = {"keys": [ROTATED.as_dict(private=False)]}
-    monkeypatch.setattr("logout_middleware.jwks.MIN_REFETCH_INTERVAL", 0.0)
+    monkeypatch.setattr("logout_middleware.specs.jwks.MIN_REFETCH_INTERVAL", 0.0)
     assert post_token(send, logout_token(stub.issuer, key=ROTATED, sid="b")).status == 200
     assert [r["path"] for r in stub.requests].count("/jwks") == 2
 
@@ -339,7 +341,7 @@ def test_unusable_keys_get_503_so_the_provider_retries(
     assert json.loads(response.body)["error"] == "temporarily_unavailable"
     stub.jwks, stub.jwks_status = {"keys": [KEY.as_dict(private=False)]}, 200
     assert post_token(send, token).status == 503, "no second fetch within RETRY_AFTER_FAILURE"
-    monkeypatch.setattr("logout_middleware.jwks.RETRY_AFTER_FAILURE", 0.0)
+    monkeypatch.setattr("logout_middleware.specs.jwks.RETRY_AFTER_FAILURE", 0.0)
     assert post_token(send, token).status == 200, "the provider's retry succeeds once the keys are back"
 
 
@@ -350,8 +352,8 @@ def test_redis_going_away_does_not_take_the_app_down(stub: StubState, tmp_path: 
             echo_wsgi, issuer=stub.issuer, client_id="rp", backchannel_logout_path="/backchannel-logout",
             clear_cookies=["session"], revocation_store=redis.url,
         )  # fmt: skip
-        assert middleware.handler.store is not None
-        store = middleware.handler.store.current()
+        assert middleware.store is not None
+        store = middleware.store.current()
         assert store.wait_until_synced(5)  # type: ignore[attr-defined]
         send = wsgi_sender(middleware)
         revoked, live = id_token(stub.issuer, sid="gone"), id_token(stub.issuer, sid="live")

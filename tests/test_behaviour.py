@@ -12,11 +12,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
 
-from tests.apps import CONFIG, ENDPOINT, OTHER_REDIRECT, REDIRECT, asgi_app, wsgi_app
-from tests.transports import Raw, Send, asgi_sender, wsgi_sender
-
-# A syntactically valid compact JWS; its content does not matter to the middleware.
-ID_TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJhbGljZSIsInNpZCI6InMxIn0.c2lnbmF0dXJl"
+from tests.support.apps import CONFIG, ENDPOINT, ID_TOKEN, OTHER_REDIRECT, REDIRECT, asgi_app, wsgi_app
+from tests.support.transports import Raw, Send, asgi_sender, wsgi_sender
 
 EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 DELETIONS_HTTP = [

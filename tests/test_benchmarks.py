@@ -21,7 +21,7 @@ import pytest
 from benchmarks import checks, contestants
 from benchmarks.browser import LOGIN_COOKIES, LOGOUT_PATH, signed_in
 from benchmarks.drivers import ASGI, WSGI, Adapter
-from tests.servers import REPO_ROOT
+from tests.support.servers import REPO_ROOT
 
 _KINDS = {"asgi": ("none", "anonymous", "cookie", "in-session", "signed-cookie", "revoked"),
           "wsgi": ("none", "anonymous", "cookie", "revoked")}  # fmt: skip

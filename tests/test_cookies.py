@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from logout_middleware import ConfigError, CookieSpec
-from logout_middleware.cookies import deletion_header, read_cookie
+from logout_middleware.web.cookies import deletion_header, read_cookie
 
 EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 

@@ -12,19 +12,19 @@ import pytest
 
 from logout_middleware import LogoutConfig
 from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
-from logout_middleware.discovery import (
+from logout_middleware.core.values import Inbound
+from logout_middleware.specs.discovery import (
     RETRY_AFTER_FAILURE,
     DiscoveryError,
     MetadataCache,
     ProviderMetadata,
     parse_metadata,
 )
-from logout_middleware.outbound import Inbound, run_sync
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
-from tests.apps import echo_asgi, echo_wsgi
-from tests.provider_stub import StubState
-from tests.test_behaviour import ID_TOKEN
-from tests.transports import middleware_sender
+from tests.support.apps import ID_TOKEN, echo_asgi, echo_wsgi
+from tests.support.provider import StubState
+from tests.support.scripted import drive
+from tests.support.transports import middleware_sender
 
 ISSUER = "https://op.example"
 
@@ -101,19 +101,19 @@ def test_cache_fetches_once_per_ttl_and_keeps_stale_metadata_when_the_provider_f
         fetched.append(getattr(request, "url", ""))
         return next(answers)
 
-    assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/end"
+    assert drive(cache.get(), send).end_session_endpoint == f"{ISSUER}/end"
     clock.now += 59
-    assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/end"
+    assert drive(cache.get(), send).end_session_endpoint == f"{ISSUER}/end"
     assert fetched == [f"{ISSUER}/.well-known/openid-configuration"]
     clock.now += 2
     with caplog.at_level(logging.WARNING, logger="logout_middleware"):
-        assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/end", "stale beats nothing"
+        assert drive(cache.get(), send).end_session_endpoint == f"{ISSUER}/end", "stale beats nothing"
     assert "using the metadata fetched 61 s ago" in caplog.text
     clock.now += RETRY_AFTER_FAILURE - 1
-    assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/end", "no asking again at once"
+    assert drive(cache.get(), send).end_session_endpoint == f"{ISSUER}/end", "no asking again at once"
     assert len(fetched) == 2
     clock.now += 1
-    assert run_sync(cache.get(), send).end_session_endpoint == f"{ISSUER}/new", "then it asks again"
+    assert drive(cache.get(), send).end_session_endpoint == f"{ISSUER}/new", "then it asks again"
     assert len(fetched) == 3
 
 

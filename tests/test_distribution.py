@@ -31,7 +31,7 @@ import httpx
 import pytest
 from trove_classifiers import classifiers as known_classifiers
 
-from tests.servers import HOST, REPO_ROOT, free_port, serve_process
+from tests.support.servers import HOST, REPO_ROOT, free_port, serve_process
 
 if sys.version_info >= (3, 11):
     import tomllib

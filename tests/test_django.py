@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from logout_middleware.revocation import MemoryStore
+from logout_middleware.stores import MemoryStore
 from tests.support.django_project import ISSUER, django_app
 from tests.support.tokens import id_token
-from tests.transports import Raw, Send, wsgi_sender
+from tests.support.transports import Raw, Send, wsgi_sender
 
 TOKEN = id_token(ISSUER, sid="sid-django")
 OPTIONS: dict[str, Any] = {

@@ -37,7 +37,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import PROVIDER_DIR, _installed_as_locked
-from tests.servers import REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
+from tests.support.servers import REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
 EXAMPLES = REPO_ROOT / "examples"
 

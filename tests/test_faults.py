@@ -17,9 +17,9 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import pytest
 
-from tests.provider_stub import StubState
-from tests.redis_server import RedisServer, redis_server
-from tests.servers import serve_asgi, serve_wsgi
+from tests.support.provider import StubState
+from tests.support.redis_server import RedisServer, redis_server
+from tests.support.servers import serve_asgi, serve_wsgi
 from tests.support.tokens import JWKS, id_token, logout_token
 
 pytestmark = pytest.mark.servers

@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import flask
 import pytest
 
-from logout_middleware import handler as handler_module
+from logout_middleware.core import logout as handler_module
 from logout_middleware.flask import FlaskLogout
-from logout_middleware.revocation import MemoryStore
+from logout_middleware.stores import MemoryStore
 from tests.support.tokens import id_token
-from tests.transports import Raw, Send, wsgi_sender
+from tests.support.transports import Raw, Send, wsgi_sender
 
 ISSUER = "https://op.example"
 TOKEN = id_token(ISSUER, sid="sid-flask")

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.transports import middleware_sender
+from tests.support.transports import middleware_sender
 
 BIG_TOKEN = "eyJhbGciOiJSUzI1NiJ9." + "a" * 9000 + ".c2ln"
 

@@ -15,13 +15,13 @@ import pytest
 from logout_middleware import LogoutConfig
 from logout_middleware.asgi import LogoutMiddleware
 from logout_middleware.gateway import DEFAULT_FORWARD_AUTH_PATH, HEALTH_PATH, build_gateway, main
-from logout_middleware.revocation import MemoryStore
+from logout_middleware.stores import MemoryStore
 
-from .nginx_server import TEMPLATE, TEMPLATE_ADDRESSES
-from .provider_stub import StubState
-from .servers import REPO_ROOT
+from .support.nginx_server import TEMPLATE, TEMPLATE_ADDRESSES
+from .support.provider import StubState
+from .support.servers import REPO_ROOT
 from .support.tokens import JWKS, id_token
-from .transports import Send, asgi_sender, drive_asgi
+from .support.transports import Send, asgi_sender, drive_asgi
 
 ENDPOINT = "https://op.example/end"
 ISSUER = "https://op.example"

@@ -10,12 +10,11 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from logout_middleware import LogoutConfig, Reply
-from logout_middleware import handler as handler_module
 from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
+from logout_middleware.core import logout as handler_module
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
-from tests.apps import echo_asgi, echo_wsgi
-from tests.test_behaviour import ID_TOKEN
-from tests.transports import Send, asgi_sender, wsgi_sender
+from tests.support.apps import ID_TOKEN, echo_asgi, echo_wsgi
+from tests.support.transports import Send, asgi_sender, wsgi_sender
 
 END = "https://op.example/end"
 Factory = Callable[..., Send]

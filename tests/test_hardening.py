@@ -20,13 +20,13 @@ from webob import Request
 
 from logout_middleware import ConfigError, LogoutConfig
 from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
-from logout_middleware.return_to import is_local_path
-from logout_middleware.revocation import MemoryStore
+from logout_middleware.stores import MemoryStore
+from logout_middleware.web.return_to import is_local_path
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
-from tests.apps import echo_asgi, echo_wsgi
-from tests.provider_stub import StubState
+from tests.support.apps import echo_asgi, echo_wsgi
+from tests.support.provider import StubState
 from tests.support.tokens import JWKS, ROTATED, b64, id_token, logout_token
-from tests.transports import Raw, Send, drive_asgi, middleware_sender
+from tests.support.transports import Raw, Send, drive_asgi, middleware_sender
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -197,7 +197,7 @@ def test_a_session_seen_here_is_revoked_by_a_cookieless_front_channel_logout(pro
 def test_unknown_sessions_are_rate_limited_and_capped(
     provider: StubState, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("logout_middleware.allowance._monotonic", lambda: 1000.0)  # no refill while the test runs
+    monkeypatch.setattr("logout_middleware.core.allowance._monotonic", lambda: 1000.0)  # no refill while the test runs
     store = MemoryStore()
     send = front(kind, provider, revocation_store=store)
     answers = [send("GET", "/fc?" + urlencode({"iss": provider.issuer, "sid": f"s{i}"}), {}).status for i in range(150)]
@@ -212,7 +212,7 @@ def test_unknown_sessions_are_rate_limited_and_capped(
 
 
 def test_the_allowance_cap_holds_whatever_the_rate() -> None:
-    from logout_middleware.allowance import UnconfirmedAllowance
+    from logout_middleware.core.allowance import UnconfirmedAllowance
 
     now = [0.0]
     allowance = UnconfirmedAllowance(rate=1000.0, burst=5, cap=8, lifetime=60.0, clock=lambda: now[0])
@@ -395,8 +395,8 @@ def test_asgi_lifespan_opens_the_store_at_startup_and_closes_it_at_shutdown(prov
                          revocation_store=store)  # fmt: skip
 
     def opened() -> object:
-        assert app.handler.store is not None
-        return app.handler.store.opened
+        assert app.store is not None
+        return app.store.opened
 
     assert opened() is None, "nothing is opened when the app is built"
     drive_asgi(app, {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])

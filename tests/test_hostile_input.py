@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logout_middleware.revocation import MemoryStore
-from tests.provider_stub import StubState, provider_stub
+from logout_middleware.stores import MemoryStore
+from tests.support.provider import StubState, provider_stub
 from tests.support.tokens import JWKS, id_token, logout_token
-from tests.transports import Send, middleware_sender
+from tests.support.transports import Send, middleware_sender
 
 PATHS = ["/logout", "/logout/callback", "/bc", "/fc", "/auth", "/page", "/logout/", "//logout", "/"]
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,7 +13,7 @@ from joserfc import jws
 from joserfc.jwk import ECKey, Key, OctKey, RSAKey
 
 from logout_middleware.errors import LogoutError, TokenError
-from logout_middleware.logout_token import (
+from logout_middleware.specs.logout_token import (
     BACKCHANNEL_LOGOUT_EVENT,
     MAX_TOKEN_SIZE,
     LogoutClaims,

@@ -23,13 +23,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from logout_middleware.redis_store import RedisStore
+from logout_middleware.stores.redis import RedisStore
 
-from .load import Shot, run_load
-from .nginx_server import Nginx, NginxError, gateway_config, nginx_binary, nginx_server
-from .redis_server import redis_server
-from .servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
-from .signing_provider import SigningProvider, signing_provider
+from .support.load import Shot, run_load
+from .support.nginx_server import Nginx, NginxError, gateway_config, nginx_binary, nginx_server
+from .support.provider import StubState, provider_stub
+from .support.redis_server import redis_server
+from .support.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
 pytestmark = pytest.mark.servers
 
@@ -59,7 +59,7 @@ class Session:
 @dataclass(frozen=True)
 class Gateway:
     nginx: Nginx
-    provider: SigningProvider
+    provider: StubState
     redis_url: str
     #: The base URLs of the two logout-service processes, for asking them directly.
     services: tuple[str, ...]
@@ -139,7 +139,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with ExitStack() as stack:
         stack.enter_context(_without_logout_variables())
         redis = stack.enter_context(redis_server(directory / "redis"))
-        provider = stack.enter_context(signing_provider(client_id=CLIENT_ID))
+        provider = stack.enter_context(provider_stub(client_id=CLIENT_ID))
         # Environment variables only, as in a container.
         env = {
             "LOGOUT_MIDDLEWARE_ISSUER": provider.issuer,

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from logout_middleware import ConfigError, LogoutConfig
-from logout_middleware.providers import PRESETS
-from tests.test_behaviour import ID_TOKEN
-from tests.transports import middleware_sender
+from logout_middleware.specs.providers import PRESETS
+from tests.support.apps import ID_TOKEN
+from tests.support.transports import middleware_sender
 
 BACK = "https://app.example/signed-out"
 COOKIE = {"Cookie": f"id_token={ID_TOKEN}"}

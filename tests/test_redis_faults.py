@@ -15,13 +15,13 @@ from urllib.parse import urlencode
 import pytest
 import redis
 
-from logout_middleware.redis_store import RedisStore
-from logout_middleware.revocation import StoreDeferredError, StoreUnavailableError
-from tests.redis_server import RedisServer, redis_server
+from logout_middleware.errors import StoreDeferredError, StoreUnavailableError
+from logout_middleware.stores.redis import RedisStore
 from tests.support.redis_sentinel import redis_sentinel
+from tests.support.redis_server import RedisServer, redis_server
 from tests.support.tcp_proxy import tcp_proxy
 from tests.support.tokens import id_token
-from tests.transports import middleware_sender
+from tests.support.transports import middleware_sender
 
 ISS = "https://op.example"
 

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import redis
 
-from logout_middleware.redis_store import BAD_MESSAGE, REDIS_LOST, RedisStore
-from logout_middleware.revocation import RevocationStore, StoreDeferredError, StoreUnavailableError, open_store
+from logout_middleware.errors import StoreDeferredError, StoreUnavailableError
+from logout_middleware.stores import RevocationStore, open_store
+from logout_middleware.stores.redis import BAD_MESSAGE, REDIS_LOST, RedisStore
 
-from .redis_server import RedisServer, free_port, redis_server
+from .support.redis_server import RedisServer, free_port, redis_server
 
 ISS = "https://op.example"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +83,7 @@ def test_revocation_seen_by_another_instance_within_a_second(server: RedisServer
 _OTHER_PROCESS = textwrap.dedent(
     """
     import sys, time
-    from logout_middleware.redis_store import RedisStore
+    from logout_middleware.stores.redis import RedisStore
 
     store = RedisStore(sys.argv[1])
     store.revoke_session("https://op.example", "sid-from-child")

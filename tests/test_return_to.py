@@ -8,11 +8,10 @@ import pytest
 from webob import Request
 
 from logout_middleware import ConfigError, LogoutConfig
-from logout_middleware.return_to import is_local_path, pack_state_cookie, unpack_state_cookie
+from logout_middleware.web.return_to import is_local_path, pack_state_cookie, unpack_state_cookie
 from logout_middleware.wsgi import LogoutMiddleware
-from tests.apps import echo_wsgi
-from tests.test_behaviour import ID_TOKEN
-from tests.transports import Raw, Send, middleware_sender
+from tests.support.apps import ID_TOKEN, echo_wsgi
+from tests.support.transports import Raw, Send, middleware_sender
 
 CALLBACK = "https://app.example/logout/callback"
 

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from logout_middleware.errors import ConfigError
-from logout_middleware.revocation import (
+from logout_middleware.errors import ConfigError, StoreUnavailableError
+from logout_middleware.stores import (
     DEFAULT_MAX_TOKEN_LIFETIME,
     MemoryStore,
     ProcessLocalStore,
     RevocationStore,
     SQLiteStore,
-    StoreUnavailableError,
     default_store_path,
     open_store,
     store_opener,
@@ -167,7 +166,7 @@ def test_concurrent_jti_checks_let_exactly_one_through(store: RevocationStore) -
 _WRITER = textwrap.dedent(
     """
     import json, sys, time
-    from logout_middleware.revocation import SQLiteStore
+    from logout_middleware.stores import SQLiteStore
 
     path, name, other, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     store = SQLiteStore(path)
@@ -324,7 +323,7 @@ def test_open_store_errors(value: str, message: str) -> None:
 
 def test_open_store_redis_without_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)
-    monkeypatch.setitem(sys.modules, "logout_middleware.redis_store", None)
+    monkeypatch.setitem(sys.modules, "logout_middleware.stores.redis", None)
     with pytest.raises(ConfigError, match=r"pip install 'logout-middleware\[redis\]'"):
         open_store("redis://127.0.0.1:6379/0")
 

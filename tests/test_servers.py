@@ -7,16 +7,20 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.servers import serve_asgi, serve_wsgi
+from tests.support.servers import serve_asgi, serve_wsgi
+from tests.support.transports import Raw, http_sender
 from tests.test_behaviour import ROWS, Case, run_case
-from tests.transports import Raw, http_sender
 
 pytestmark = pytest.mark.servers
 
 
 @pytest.fixture(scope="module", params=["gunicorn", "uvicorn"])
 def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    serve = serve_wsgi("tests.apps:wsgi_app") if request.param == "gunicorn" else serve_asgi("tests.apps:asgi_app")
+    serve = (
+        serve_wsgi("tests.support.apps:wsgi_app")
+        if request.param == "gunicorn"
+        else serve_asgi("tests.support.apps:asgi_app")
+    )
     with serve as url:
         yield url
 

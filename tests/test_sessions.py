@@ -29,12 +29,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from logout_middleware import ConfigError, LogoutConfig
-from logout_middleware import handler as handler_module
 from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
-from logout_middleware.revocation import MemoryStore
-from tests.provider_stub import StubState
+from logout_middleware.core import logout as handler_module
+from logout_middleware.stores import MemoryStore
+from tests.support.provider import StubState
 from tests.support.tokens import JWKS, ROTATED, id_token, unsigned
-from tests.transports import Raw, Send, asgi_sender, middleware_sender
+from tests.support.transports import Raw, Send, asgi_sender, middleware_sender
 
 ISSUER = "https://op.example"
 ENDPOINT = "https://op.example/session/end"

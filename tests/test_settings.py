@@ -13,7 +13,6 @@ import pytest
 
 from logout_middleware import ConfigError, CookieSpec, LogoutConfig
 from logout_middleware.config import mask_url_password
-from logout_middleware.revocation import MemoryStore
 from logout_middleware.settings import (
     ENV_PREFIX,
     _as_env_text,
@@ -28,6 +27,7 @@ from logout_middleware.settings import (
     read_toml,
     render_config,
 )
+from logout_middleware.stores import MemoryStore
 
 ENDPOINT = "https://op.example/end"
 BASE = {"LOGOUT_MIDDLEWARE_END_SESSION_ENDPOINT": ENDPOINT}

@@ -16,9 +16,9 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from tests.redis_server import RedisServer, free_port, redis_server
 from tests.support.redis_cluster import redis_cluster
 from tests.support.redis_sentinel import MASTER_NAME, redis_sentinel
+from tests.support.redis_server import RedisServer, free_port, redis_server
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 HOST = "127.0.0.1"

@@ -9,10 +9,10 @@ from urllib.parse import parse_qsl
 import pytest
 
 from logout_middleware import ConfigError, LogoutConfig
-from logout_middleware.handler import REVOCATION_FAILED, REVOKED
-from tests.provider_stub import StubState
-from tests.test_behaviour import ID_TOKEN
-from tests.transports import middleware_sender
+from logout_middleware.core.logout import REVOCATION_FAILED, REVOKED
+from tests.support.apps import ID_TOKEN
+from tests.support.provider import StubState
+from tests.support.transports import middleware_sender
 
 COOKIES = {"Cookie": f"id_token={ID_TOKEN}; rt=refresh-1; at=access-1"}
 

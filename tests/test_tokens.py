@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from logout_middleware.tokens import is_compact_jwt
+from logout_middleware.specs.token_shape import is_compact_jwt
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from webob import Request
 from webtest import TestApp
 
 from logout_middleware.wsgi import LogoutMiddleware
-from tests.apps import CONFIG, echo_wsgi
+from tests.support.apps import CONFIG, echo_wsgi
 from tests.support.django_project import django_app
 
 

@@ -48,7 +48,7 @@ from typing import IO, TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route

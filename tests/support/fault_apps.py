@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
-from tests.apps import echo_asgi, echo_wsgi
+from tests.support.apps import echo_asgi, echo_wsgi
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

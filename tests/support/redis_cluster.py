@@ -36,8 +36,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..redis_server import free_port
 from .redis_sentinel import HOST, RedisProcess, data_node_config, stop_all, wait_until
+from .redis_server import free_port
 
 __all__ = ["ClusterSet", "NodeView", "redis_cluster"]
 

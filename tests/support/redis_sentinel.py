@@ -45,7 +45,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..redis_server import free_port
+from .redis_server import free_port
 
 __all__ = ["RedisProcess", "SentinelSet", "ask", "data_node_config", "redis_sentinel", "stop_all", "wait_until"]
 

@@ -20,7 +20,7 @@ from typing import Any
 from joserfc import jws
 from joserfc.jwk import RSAKey
 
-from logout_middleware.logout_token import BACKCHANNEL_LOGOUT_EVENT
+from logout_middleware.specs.logout_token import BACKCHANNEL_LOGOUT_EVENT
 
 __all__ = ["CLIENT_ID", "JWKS", "KEY", "ROTATED", "b64", "id_token", "logout_token", "sign", "unsigned"]
 

@@ -1,0 +1,266 @@
+"""Logout that starts at the provider: the back-channel and front-channel receivers.
+
+Back-Channel Logout 1.0: the provider POSTs a signed logout token, which is
+checked (section 2.6) and recorded in the revocation store.  Front-Channel
+Logout 1.0: the provider's page loads ours in an iframe with ``iss`` and
+``sid``.  Both ask the store for their writes by yielding them (see
+:mod:`.values`); the per-request check does the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from urllib.parse import parse_qsl, urlsplit
+
+from ..config import LogoutConfig
+from ..errors import DiscoveryError, LogoutTokenError, Refusal, UnknownKeyError
+from ..specs.discovery import RETRY_AFTER_FAILURE
+from ..specs.logout_token import LogoutClaims, precheck_logout_token, validate_logout_token
+from ..web.cookies import CookieDeletions
+from ..web.query import query_params, single_param
+from .allowance import SeenSessions, UnconfirmedAllowance
+from .provider_keys import ProviderKeys
+from .session_check import SessionCheck
+from .values import (
+    LogoutRequest,
+    RememberJti,
+    Reply,
+    RevokeSession,
+    RevokeSubject,
+    Steps,
+    StoreOutcome,
+    json_reply,
+    plain_reply,
+)
+
+__all__ = ["MAX_BODY", "MAX_IDENTIFIER", "BackchannelLogout", "FrontchannelLogout"]
+
+logger = logging.getLogger("logout_middleware")
+
+BACKCHANNEL_REFUSED = "back-channel logout refused: %s"
+BACKCHANNEL_DONE = "back-channel logout: %s revoked"
+BACKCHANNEL_UNAVAILABLE = "back-channel logout not recorded, the provider should retry: %s"
+FRONTCHANNEL_DONE = "front-channel logout: %s"
+FRONTCHANNEL_REFUSED = "front-channel logout refused: %s"
+FRONTCHANNEL_DEFERRED = "front-channel logout recorded here, and in the shared store once it is back: %s"
+NOT_ADVERTISED = "the provider's discovery document does not say backchannel_logout_supported; check its setup"
+
+#: The largest request body the back-channel receiver reads; a logout token is far smaller.
+MAX_BODY = 64 * 1024
+_MAX_FORM_FIELDS = 64
+#: Anyone may call the receivers, and what they record is kept for max_token_lifetime:
+#: identifiers longer than any provider issues are refused rather than stored.
+MAX_IDENTIFIER = 255
+_SIGNED_OUT_PAGE = b"<!DOCTYPE html><title>Signed out</title>"
+# Seconds a provider is asked to wait before retrying a logout the store could not record.
+_STORE_RETRY_AFTER = 5
+
+
+class _Refused(Exception):
+    """A logout token or request the back-channel receiver refuses; the message says which check failed."""
+
+
+class BackchannelLogout:
+    """Back-Channel Logout 1.0 sections 2.5 to 2.8: validate the logout token, record the revocation.
+
+    :param config: the options (issuer, client, leeway and lifetimes).
+    :param keys: the provider's metadata and keys.
+    :param algorithms: the algorithms the provider signs with.
+    """
+
+    def __init__(self, config: LogoutConfig, *, keys: ProviderKeys, algorithms: tuple[str, ...]) -> None:
+        self.config = config
+        self._keys = keys
+        self._algorithms = algorithms
+        self._time = time.time
+        self._warned_not_advertised = False
+
+    def __call__(self, request: LogoutRequest) -> Steps[Reply]:
+        if request.method != "POST":
+            return plain_reply(405, "back-channel logout takes POST", ("Allow", "POST"))
+        content_type = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            logger.warning(BACKCHANNEL_REFUSED, f"content type {content_type[:60]!r}")
+            return plain_reply(415, "send application/x-www-form-urlencoded")
+        body = request.body
+        if body is None:
+            logger.warning(BACKCHANNEL_REFUSED, f"the body did not arrive within {self.config.body_timeout:g} s")
+            return plain_reply(408, "the request body did not arrive in time", ("Connection", "close"))
+        if len(body) > MAX_BODY:
+            logger.warning(BACKCHANNEL_REFUSED, "the request body is too large")
+            return plain_reply(413, "a logout token is never this large")
+        try:
+            claims = yield from self._validated_claims(body)
+        except _Refused as refusal:
+            logger.warning(BACKCHANNEL_REFUSED, refusal)
+            return json_reply(400, {"error": "invalid_request", "error_description": str(refusal)})
+        except DiscoveryError as exc:
+            logger.error(BACKCHANNEL_UNAVAILABLE, exc)
+            return _retry_later("keys unavailable", exc.retry_after or RETRY_AFTER_FAILURE)
+        expires_at = self._time() + self.config.max_token_lifetime
+        # Revoke first, remember the jti last: a provider retrying after a 503 finds no replay.
+        if claims.sid is not None:
+            revoked: StoreOutcome = yield RevokeSession(claims.iss, claims.sid, expires_at)
+        else:
+            revoked = yield RevokeSubject(claims.iss, claims.sub or "", claims.iat, expires_at)
+        if revoked.state != "written":
+            logger.error(BACKCHANNEL_UNAVAILABLE, revoked.error)
+            return _retry_later("store unavailable", _STORE_RETRY_AFTER)
+        remembered: StoreOutcome = yield RememberJti(claims.iss, claims.jti, expires_at)
+        if remembered.state != "written":
+            logger.error(BACKCHANNEL_UNAVAILABLE, remembered.error)
+            return _retry_later("store unavailable", _STORE_RETRY_AFTER)
+        if not remembered.fresh:
+            logger.warning(BACKCHANNEL_REFUSED, "jti was seen before (replay)")
+            return json_reply(400, {"error": "invalid_request", "error_description": "jti was already used"})
+        logger.info(BACKCHANNEL_DONE, "the session" if claims.sid else "every session of the subject")
+        return json_reply(200)
+
+    def _validated_claims(self, body: bytes) -> Steps[LogoutClaims]:
+        config = self.config
+        try:
+            params = parse_qsl(body.decode("ascii"), keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS)
+        except ValueError:
+            raise _Refused("the body is not a form of ASCII parameters") from None
+        tokens = [value for name, value in params if name == "logout_token"]
+        if len(tokens) != 1 or not tokens[0]:
+            raise _Refused("logout_token must be given exactly once")
+        try:
+            # Everything that needs no key first: garbage costs no request to the provider.
+            precheck_logout_token(tokens[0], algorithms=self._algorithms, client_secret=config.client_secret)
+        except LogoutTokenError as exc:
+            raise _Refused(str(exc)) from None
+        metadata = yield from self._keys.metadata(patient=True)
+        if metadata is not None and not metadata.backchannel_logout_supported and not self._warned_not_advertised:
+            self._warned_not_advertised = True
+            logger.warning(NOT_ADVERTISED)
+        jwks_uri, keys = yield from self._keys.key_set()
+        for attempt in range(2):
+            try:
+                return _bounded_identifiers(
+                    validate_logout_token(
+                        tokens[0],
+                        jwks=keys,
+                        issuer=config.issuer or "",
+                        client_id=config.client_id or "",
+                        now=self._time(),
+                        algorithms=self._algorithms,
+                        client_secret=config.client_secret,
+                        leeway=config.logout_token_leeway,
+                        accept_missing_exp_max_age=config.logout_token_max_age_without_exp,
+                    )
+                )
+            except UnknownKeyError as exc:
+                if attempt == 1:  # fetched again just now, and still not a key of the provider's
+                    raise _Refused(str(exc)) from None
+                # The provider may have rotated its keys; if they cannot be fetched now, it retries later.
+                keys = yield from self._keys.refetch(jwks_uri)
+            except LogoutTokenError as exc:
+                raise _Refused(str(exc)) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class FrontchannelLogout:
+    """Front-Channel Logout 1.0 section 2: record the revocation, delete the cookies if they came.
+
+    :param config: the options.
+    :param keys: the provider's keys, to verify an id_token cookie that comes along.
+    :param check: finds the session of the request's own cookies.
+    :param deletions: the login cookies' deleting lines.
+    :param seen: the sessions this process has seen in trusted requests.
+    """
+
+    def __init__(
+        self,
+        config: LogoutConfig,
+        *,
+        keys: ProviderKeys,
+        check: SessionCheck,
+        deletions: CookieDeletions,
+        seen: SeenSessions,
+    ) -> None:
+        self.config = config
+        self._keys = keys
+        self._check = check
+        self._deletions = deletions
+        self._seen = seen
+        self._time = time.time
+        self._frame_ancestors = _origin(config.issuer or "")
+        self._unconfirmed = UnconfirmedAllowance(lifetime=config.max_token_lifetime)
+
+    def __call__(self, request: LogoutRequest) -> Steps[Reply]:
+        config = self.config
+        if request.method not in ("GET", "HEAD"):
+            return plain_reply(405, "front-channel logout takes GET", ("Allow", "GET, HEAD"))
+        params = query_params(request.query_string)
+        iss, sid = single_param(params, "iss"), single_param(params, "sid")
+        if (iss is None) != (sid is None):
+            raise Refusal(400, "iss and sid come together or not at all")
+        if iss is not None and iss != config.issuer:
+            logger.warning(FRONTCHANNEL_REFUSED, "iss is not the configured issuer")
+            raise Refusal(400, "iss is not this app's provider")
+        if sid is not None and len(sid) > MAX_IDENTIFIER:
+            logger.warning(FRONTCHANNEL_REFUSED, "sid is too long")
+            raise Refusal(400, f"sid is longer than {MAX_IDENTIFIER} characters")
+        if config.frontchannel_logout_session_required and sid is None:
+            raise Refusal(400, "iss and sid are required")
+        session = yield from self._check.trusted_claims(request)
+        # Browsers that block third-party cookies send none in the provider's
+        # frame, so the revocation is recorded by iss and sid regardless; but a
+        # session this process never saw only within the unconfirmed allowance.
+        if iss is not None and sid is not None:
+            named = (iss, sid)
+            revoked: tuple[str, str] | None = named
+            confirmed = (session is not None and (session.iss, session.sid) == named) or named in self._seen
+            if not confirmed and not self._unconfirmed.take():
+                logger.warning(FRONTCHANNEL_REFUSED, "too many logouts of sessions this process never saw")
+                return plain_reply(429, "too many logouts of unknown sessions; try again later", ("Retry-After", "1"))
+        elif session is not None and session.sid is not None:
+            revoked = (session.iss, session.sid)
+        else:
+            revoked = None
+        if revoked is not None:
+            outcome: StoreOutcome = yield RevokeSession(
+                revoked[0], revoked[1], self._time() + config.max_token_lifetime
+            )
+            if outcome.state == "deferred":
+                # Kept here, and written to the shared store when it is back: a frame is never retried.
+                logger.warning(FRONTCHANNEL_DEFERRED, outcome.error)
+            elif outcome.state == "unavailable":
+                logger.error(FRONTCHANNEL_REFUSED, outcome.error)
+                return plain_reply(503, "the logout could not be recorded; please try again")
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Security-Policy", f"default-src 'none'; frame-ancestors {self._frame_ancestors}"),
+            ("Cache-Control", "no-store"),
+            ("Content-Length", str(len(_SIGNED_OUT_PAGE))),
+        ]
+        cookie_is_that_session = session is not None and (sid is None or (session.iss, session.sid) == (iss, sid))
+        if cookie_is_that_session or not config.frontchannel_logout_session_required:
+            headers += self._deletions.lines(request.secure)
+        logger.info(FRONTCHANNEL_DONE, "session revoked" if revoked else "cookies deleted")
+        return Reply(200, headers, _SIGNED_OUT_PAGE)
+
+
+def _bounded_identifiers(claims: LogoutClaims) -> LogoutClaims:
+    for name in ("sid", "sub", "jti"):
+        value = getattr(claims, name)
+        if value is not None and len(value) > MAX_IDENTIFIER:
+            raise _Refused(f"{name} is longer than {MAX_IDENTIFIER} characters")
+    return claims
+
+
+def _retry_later(why: str, seconds: float) -> Reply:
+    """503 with ``Retry-After``: the provider retries a back-channel logout it got this for."""
+    return json_reply(
+        503,
+        {"error": "temporarily_unavailable", "error_description": why},
+        ("Retry-After", str(max(1, math.ceil(seconds)))),
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

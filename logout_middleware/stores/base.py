@@ -1,0 +1,87 @@
+"""What every revocation store offers, and how the drivers ask one: a lookup and a write, as values.
+
+A provider's logout token revokes one session (``sid``) or every session of
+a user (``sub``) at an issuer.  A store remembers that until the revoked
+sessions would have expired anyway, and answers, on every request, whether
+the session behind the app's id_token is revoked.  It also remembers the
+``jti`` of each logout token, to refuse replays.
+
+The core never calls a store: it asks for writes as values
+(:class:`~logout_middleware.core.values.RevokeSession` and the like), and the
+driver, which owns the store, performs them with :func:`perform` and hands
+back a :class:`~logout_middleware.core.values.StoreOutcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+from ..core.values import Lookup, RememberJti, RevokeSession, RevokeSubject, SessionRef, StoreOutcome, StoreWrite
+from ..errors import StoreDeferredError, StoreUnavailableError
+
+__all__ = ["DEFAULT_MAX_TOKEN_LIFETIME", "RevocationStore", "bounded", "look_up", "perform"]
+
+#: How long revocations are kept by default, in seconds: one day.
+DEFAULT_MAX_TOKEN_LIFETIME = 24 * 3600
+
+
+@runtime_checkable
+class RevocationStore(Protocol):
+    """What the middleware needs from a revocation store.
+
+    Times are seconds since the epoch.  An ``expires_at`` of None means now
+    plus the store's ``max_token_lifetime``, and no entry is kept longer
+    than that.  Writes raise :class:`StoreUnavailableError` when the store
+    cannot be reached.
+    """
+
+    def revoke_session(self, iss: str, sid: str, expires_at: float | None = None) -> None:
+        """Revoke the session *sid* at *iss*."""
+
+    def revoke_subject(self, iss: str, sub: str, revoked_at: float, expires_at: float | None = None) -> None:
+        """Revoke every session of *sub* at *iss* issued at or before *revoked_at*."""
+
+    def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
+        """Tell whether an id_token with these claims belongs to a revoked session.
+
+        True when *sid* is revoked, or when *sub* was revoked at or after
+        *issued_at* (the id_token's ``iat``; None counts as revoked).  Called
+        on every request: it must not wait on the network.
+        """
+
+    def check_and_remember_jti(self, iss: str, jti: str, expires_at: float | None = None) -> bool:
+        """Remember a logout token's ``jti``; False if it was seen before (a replay)."""
+
+    def close(self) -> None:
+        """Release connections and threads; the store is unusable afterwards."""
+
+
+def perform(store: RevocationStore, write: StoreWrite) -> StoreOutcome:
+    """Carry out one write the core asked for, and say how it went; never raises for an unreachable store."""
+    try:
+        if isinstance(write, RevokeSession):
+            store.revoke_session(write.iss, write.sid, write.expires_at)
+        elif isinstance(write, RevokeSubject):
+            store.revoke_subject(write.iss, write.sub, write.revoked_at, write.expires_at)
+        elif isinstance(write, RememberJti):
+            return StoreOutcome("written", fresh=store.check_and_remember_jti(write.iss, write.jti, write.expires_at))
+    except StoreDeferredError as error:
+        return StoreOutcome("deferred", error=str(error))
+    except StoreUnavailableError as error:
+        return StoreOutcome("unavailable", error=str(error))
+    return StoreOutcome("written")
+
+
+def look_up(store: RevocationStore, refs: Iterable[SessionRef]) -> Lookup:
+    """Whether any of the sessions *refs* names is revoked; never raises for an unreachable store."""
+    try:
+        return Lookup(revoked=any(store.is_revoked(*ref) for ref in refs))
+    except StoreUnavailableError as error:  # raised only by a store set to fail closed
+        return Lookup(revoked=False, unavailable=str(error))
+
+
+def bounded(expires_at: float | None, now: float, max_token_lifetime: float) -> float:
+    """Return *expires_at*, defaulting to and capped at now plus the longest lifetime."""
+    latest = now + max_token_lifetime
+    return latest if expires_at is None else min(expires_at, latest)
