@@ -42,125 +42,140 @@ class LogoutConfig:
     """Everything the middleware needs to know, checked once at start-up.
 
     Any wrong value raises :class:`ConfigError` naming the option.  Lists are
-    accepted wherever a tuple is shown and stored as tuples.  The README has
-    a table of every option.
+    accepted wherever several values are taken, and stored as tuples.  The
+    comment above each field is its documentation: ``docs/options.md`` is
+    made from these comments.
     """
 
     # -- the provider --------------------------------------------------------
     #: The provider's end-session URL; wins over discovery.
     end_session_endpoint: str | None = None
-    #: The provider's issuer; its discovery document supplies the endpoints.
+    #: The provider's issuer, for discovery (https, or http on localhost). One of the two is required, except with
+    #: `provider="google"`.
     issuer: str | None = None
-    #: A preset for a provider that bends the standard: see logout_middleware.providers.
+    #: A preset: `authing`, `keycloak`, `okta`, `entra`, `auth0`, `cognito`, `google`.
     provider: str | None = None
-    #: The client's id at the provider; sent with every logout.
+    #: Sent with every logout; needed for a redirect without id_token, for revocation, and by some presets.
     client_id: str | None = None
-    #: The client's secret, for token revocation; masked in repr().
+    #: For token revocation; masked in `repr`.
     client_secret: str | None = None
-    #: How long discovery metadata is used before it is fetched again, in seconds.
+    #: Seconds the discovery document is used before it is fetched again.
     discovery_ttl: float = 3600.0
     #: Timeout of each request to the provider, in seconds.
     http_timeout: float = 5.0
-    #: Seconds a provider may take to send a back-channel request's body; then 408.
+    #: Seconds a back-channel request's body may take to arrive; then `408` and the connection is closed.
     body_timeout: float = 10.0
-    #: ASGI only: fetch discovery metadata at lifespan startup rather than on the first logout.
+    #: ASGI: fetch discovery at lifespan startup.
     discover_at_startup: bool = False
 
     # -- the logout request --------------------------------------------------
-    #: The path the middleware answers, relative to where the app is mounted.
+    #: The path served, relative to the mount point.
     logout_path: str = "/logout"
-    #: The HTTP methods that log out; any other gets 405 on ``logout_path``.
+    #: Methods that log out; others get `405`.
     methods: Sequence[str] = ("GET", "POST")
-    #: Refuse logout requests that a browser marks as coming from another site.
+    #: Refuse cross-site logout requests with `403`.
     block_cross_site: bool = True
-    #: Stricter: refuse every logout request not shown to come from this origin (sibling subdomains too).
+    #: Stricter: refuse every logout request not shown to come from this origin: `Sec-Fetch-Site` must be `same-origin`
+    #: or `none`; without it, an `Origin` or `Referer` of this origin is needed.
     require_same_origin: bool = False
-    #: Where the provider sends the browser after logout; must be registered there.
+    #: Where the provider sends the browser afterwards; must be registered there.
     post_logout_redirect_uri: str | None = None
-    #: Redirect URIs a logout request may pick with ``redirect_param``, besides the default.
+    #: Other redirect URIs a request may choose with `redirect_param` (exact match).
     allowed_redirect_uris: Sequence[str] = ()
-    #: The query parameter a logout request names its redirect URI with; None turns it off.
+    #: The query parameter that chooses among them; `None` turns it off.
     redirect_param: str | None = "redirect_uri"
-    #: More parameters for the end-session URL, for providers that want them.
+    #: More end-session parameters (mapping or pairs), for providers that want them; not the standard ones the
+    #: middleware sets.
     extra_params: Sequence[tuple[str, str]] | Mapping[str, str] = field(default=())
-    #: Languages for the provider's logout pages, space-separated BCP 47 tags (``ui_locales``).
+    #: Languages for the provider's logout pages (space-separated BCP 47 tags).
     ui_locales: str | None = None
-    #: Longer end-session URLs are sent as a self-submitting form POST instead.
+    #: Longer end-session URLs go to the provider by a self-submitting form POST instead.
     max_url_length: int = 8000
 
     # -- the cookies ---------------------------------------------------------
-    #: The cookie holding the id_token; it is sent as ``id_token_hint`` and deleted.
+    #: The cookie an app may keep its id_token in: sent as `id_token_hint`, deleted, and, while requests are checked,
+    #: trusted only once its signature verifies.
     id_token_cookie: str = "id_token"
-    #: More cookies to delete: names, or CookieSpec with their own Path/Domain.
+    #: More cookies to delete: names, or `CookieSpec(name, path=None, domain=None)`.
     clear_cookies: Sequence[str | CookieSpec] = ()
     #: The Path the login cookies were set with.
     cookie_path: str = "/"
-    #: The Domain the login cookies were set with; None for host-only cookies.
+    #: The Domain the login cookies were set with; `None` for host-only cookies.
     cookie_domain: str | None = None
-    #: The SameSite attribute of the deleting headers.
+    #: SameSite of the deleting headers (`"None"` adds `Secure`).
     cookie_samesite: Literal["Lax", "Strict", "None"] = "Lax"
-    #: Also send ``Clear-Site-Data: "cookies"`` (whole registrable domain, HTTPS only).
+    #: Also send `Clear-Site-Data: "cookies"` (it clears the whole registrable domain, over HTTPS only).
     clear_site_data: bool = False
 
     # -- the app's session ---------------------------------------------------------
-    #: Where the app's session keeps the id_token: dotted key paths, tried in order.
+    #: Where the app's session keeps the id_token: dotted key paths, tried in order (Authlib, mozilla-django-oidc and
+    #: Flask-pyoidc are covered).
     id_token_session_keys: Sequence[str] = DEFAULT_KEYS
-    #: The framework's session cookie (Starlette's and Flask's ``session``).
+    #: The framework's session cookie (Starlette's and Flask's default).
     session_cookie: str = "session"
-    #: The secret Starlette's SessionMiddleware signs its cookie with, to read it from outside; masked in repr().
+    #: Starlette `SessionMiddleware`'s `secret_key`, to read its signed cookie from outside it (or in the gateway);
+    #: masked in `repr`.
     session_secret: str | None = None
-    #: Returns the request's id_token, for apps that keep it elsewhere: called with the WSGI environ or ASGI scope.
+    #: A function of the WSGI environ or ASGI scope returning the request's id_token, for apps that keep it elsewhere;
+    #: its answer is verified like a cookie's.
     id_token_getter: Callable[[Any], str | None] | None = None
-    #: Called at logout with the signed-out session's claims (iss, sub, sid), or None; errors are logged.
+    #: Called at logout with the signed-out session's claims (`iss`, `sub`, `sid`), or `None`; what it raises is
+    #: logged, never stops the logout.
     on_logout: Callable[[SessionClaims | None], object] | None = None
 
     # -- coming back: return_to ------------------------------------------------
-    #: The path of post_logout_redirect_uri, served by the middleware to check ``state``; None: off.
+    #: Serve the post-logout callback here and check `state`; enables `return_to` (not with `auth0`/`cognito`, which
+    #: send no `state` back).
     logout_callback_path: str | None = None
-    #: The query parameter a logout request names a local page to come back to with.
+    #: The query parameter naming a local page to come back to.
     return_to_param: str = "return_to"
-    #: Where the callback sends the browser when no page was asked for.
+    #: Where the callback goes when no page was asked for.
     default_return_to: str = "/"
-    #: The short-lived cookie that ties ``state`` to the browser.
+    #: The cookie that ties `state` to the browser.
     state_cookie: str = "logout_state"
-    #: How long the provider round trip may take, in seconds.
+    #: Seconds the provider round trip may take.
     state_max_age: int = 600
 
     # -- token revocation (RFC 7009) -------------------------------------------
-    #: A cookie holding a refresh token to revoke (and delete) at logout.
+    #: A cookie whose refresh token is revoked and deleted.
     refresh_token_cookie: str | None = None
-    #: A cookie holding an access token to revoke (and delete) at logout.
+    #: A cookie whose access token is revoked and deleted.
     access_token_cookie: str | None = None
-    #: The provider's revocation endpoint; wins over discovery.
+    #: The provider's RFC 7009 endpoint; wins over discovery.
     revocation_endpoint: str | None = None
-    #: How the client authenticates to the revocation endpoint.
+    #: How the client authenticates to the revocation endpoint: or `"client_secret_post"`.
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
 
     # -- logout from the provider: back-channel, front-channel, enforcement --------
-    #: Check every request against the revoked sessions; None: when a receiver or forward-auth is on.
+    #: Check every request against the revoked sessions; `None`: when a receiver or forward-auth is on; `True` also
+    #: records each logout, so a replayed session cookie is refused (needs `issuer`, `client_id`).
     enforce_revocations: bool | None = None
-    #: While checks are on, login cookies count only beside a verified id_token cookie.
+    #: While checks are on, the login cookies count only beside a verified, live id_token cookie; otherwise they are
+    #: stripped.
     login_cookies_need_id_token: bool = True
-    #: Where the provider POSTs logout tokens (Back-Channel Logout 1.0); None: off.
+    #: Receive Back-Channel Logout here (needs `issuer`, `client_id`).
     backchannel_logout_path: str | None = None
-    #: Where the provider loads our page in an iframe (Front-Channel Logout 1.0); None: off.
+    #: Receive Front-Channel Logout here (needs `issuer`).
     frontchannel_logout_path: str | None = None
-    #: Front-channel requests must carry ``iss`` and ``sid`` matching the id_token cookie.
+    #: Front-channel requests must carry `iss` and `sid`; without them, only the cookies that came are deleted.
     frontchannel_logout_session_required: bool = True
-    #: Answer 204/401 here for a reverse proxy's auth_request / ForwardAuth; None: off.
+    #: Answer `204`, or `401` with the deletions for a revoked session, for nginx `auth_request` / Traefik
+    #: `ForwardAuth`.
     forward_auth_path: str | None = None
-    #: Where revocations are kept: memory://, sqlite:///path.db, redis://host:port/0, or a store object;
-    #: None: an SQLite file that every process of this machine shares (see default_store_path).
+    #: `memory://`, `sqlite:///path.db`, `redis://host:port/db`, or a store object; `None`: an SQLite file in a private
+    #: directory below the temporary directory, shared by the app's processes on this machine.
     revocation_store: Any = None
-    #: Redis store only: keep serving from the local copy while Redis is unreachable.
+    #: Keep answering while the check cannot be made (Redis unreachable, the provider's keys never fetched): from the
+    #: local copy; `False` answers checked requests `503` instead.
     revocation_store_fail_open: bool = True
-    #: The longest a signed-in session lives (the app's session, or its id_token); revocations are kept that long.
+    #: Seconds revocations are kept: the longest a signed-in session lives (set it to the app session's lifetime).
     max_token_lifetime: int = 86400
-    #: Algorithms the provider signs id_tokens and logout tokens with; empty: RS256.
+    #: Algorithms id_tokens and logout tokens may be signed with; empty: `RS256`, the default
+    #: `id_token_signed_response_alg`. HMAC ones need `client_secret`.
     signing_algorithms: Sequence[str] = ()
-    #: Clock skew allowed on a logout token's ``iat`` and ``exp``, in seconds.
+    #: Clock skew allowed on a logout token's `iat` and `exp`, in seconds.
     logout_token_leeway: int = 60
-    #: Accept logout tokens without ``exp`` if their ``iat`` is at most this old; None: refuse them.
+    #: Accept tokens without `exp` if `iat` is at most this old.
     logout_token_max_age_without_exp: int | None = None
 
     def __post_init__(self) -> None:

@@ -4,7 +4,7 @@ Three rules keep logouts from being lost and the provider from being hammered:
 
 * a key set once fetched is used until a fresh one replaces it: a failed
   refresh keeps the last good set, and is not retried for
-  :data:`~logout_middleware.discovery.RETRY_AFTER_FAILURE` seconds;
+  :data:`~logout_middleware.specs.discovery.RETRY_AFTER_FAILURE` seconds;
 * a token naming an unknown ``kid`` makes the set be fetched again (the
   provider may have rotated its keys at any moment, even right after the
   routine first fetch), unless such a refetch happened less than
