@@ -1,19 +1,22 @@
-"""The shared behaviour table: every row runs against the WSGI and the ASGI adapter alike.
+"""The behaviour table of ``/logout``: every row runs against the WSGI and the ASGI adapter alike.
 
-tests/test_servers.py runs the same rows against gunicorn and uvicorn.
+The rows run against the shared apps of tests/support/apps.py (made from its
+CONFIG), which tests/test_servers.py serves with gunicorn and uvicorn and runs
+the same rows against.  The tables of the other endpoints are in
+tests/test_behaviour_*.py; the machinery rows share is tests/support/tables.py.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
 
-from tests.support.apps import CONFIG, ENDPOINT, ID_TOKEN, OTHER_REDIRECT, REDIRECT, asgi_app, wsgi_app
-from tests.support.transports import Raw, Send, asgi_sender, wsgi_sender
+from tests.support.apps import CONFIG, ID_TOKEN, OTHER_REDIRECT, REDIRECT, asgi_app, shared_sender, wsgi_app
+from tests.support.tables import Case, Values, run_case
+from tests.support.transports import Raw, Send
 
 EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 DELETIONS_HTTP = [
@@ -24,14 +27,6 @@ DELETIONS_HTTP = [
     f"api_token=; {EXPIRED}; Path=/api; HttpOnly; SameSite=Lax",
 ]
 STATE = re.compile(r"[A-Za-z0-9_-]{22,}")
-
-
-@dataclass(frozen=True)
-class Case:
-    method: str = "GET"
-    target: str = "/logout"
-    #: Header values may hold "{host}": the Host the request is sent to.
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def logged_out(response: Raw, *, hint: str | None = ID_TOKEN, redirect: str | None = REDIRECT) -> None:
@@ -181,19 +176,14 @@ ROWS = [
 ]
 
 
-@pytest.fixture(params=["wsgi", "asgi"])
-def send(request: pytest.FixtureRequest) -> Send:
-    return wsgi_sender(wsgi_app) if request.param == "wsgi" else asgi_sender(asgi_app)
-
-
-def run_case(send: Send, case: Case, host: str) -> Raw:
-    headers = {name: value.replace("{host}", host) for name, value in case.headers.items()}
-    return send(case.method, case.target, headers)
+@pytest.fixture
+def send(kind: str) -> Send:
+    return shared_sender(kind)
 
 
 @pytest.mark.parametrize(("case", "check"), ROWS)
 def test_behaviour(send: Send, case: Case, check: Callable[[Raw], None]) -> None:
-    check(run_case(send, case, "app.example"))
+    check(run_case(send, case, Values(host="app.example")))
 
 
 def test_state_is_fresh_per_request(send: Send) -> None:
@@ -203,5 +193,8 @@ def test_state_is_fresh_per_request(send: Send) -> None:
     assert len(states) == 20
 
 
-def test_config_is_the_one_under_test() -> None:
-    assert CONFIG.end_session_endpoint == ENDPOINT
+def test_the_shared_apps_run_the_table_config() -> None:
+    """The apps the table runs against, here and under the servers, are made from CONFIG alone: what the rows say."""
+    assert wsgi_app.config is CONFIG
+    assert asgi_app.config is CONFIG
+    assert list(wsgi_app.handler.endpoints) == list(asgi_app.handler.endpoints) == ["/logout"]

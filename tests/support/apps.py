@@ -11,7 +11,10 @@ from logout_middleware.wsgi import LogoutMiddleware as WsgiLogoutMiddleware
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
-    from starlette.types import Receive, Scope, Send
+    from starlette.types import Receive, Scope
+    from starlette.types import Send as AsgiSend
+
+    from tests.support.transports import Send
 
 #: Shaped as a compact JWS, which is all the logout needs of a hint; its content does not matter.
 ID_TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJhbGljZSIsInNpZCI6InMxIn0.c2lnbmF0dXJl"
@@ -40,7 +43,7 @@ def echo_wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterab
     return [body.encode("latin-1", "replace")]
 
 
-async def echo_asgi(scope: Scope, receive: Receive, send: Send) -> None:
+async def echo_asgi(scope: Scope, receive: Receive, send: AsgiSend) -> None:
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
@@ -54,3 +57,14 @@ async def echo_asgi(scope: Scope, receive: Receive, send: Send) -> None:
 
 wsgi_app = WsgiLogoutMiddleware(echo_wsgi, CONFIG)
 asgi_app = AsgiLogoutMiddleware(echo_asgi, CONFIG)
+
+
+def shared_sender(kind: str) -> Send:
+    """A sender for the shared app of the *kind* ("wsgi" or "asgi") adapter: the one the servers serve too."""
+    from tests.support.transports import asgi_sender, wsgi_sender
+
+    if kind == "wsgi":
+        return wsgi_sender(wsgi_app)
+    if kind == "asgi":
+        return asgi_sender(asgi_app)
+    raise ValueError(f"kind is 'wsgi' or 'asgi', not {kind!r}")

@@ -5,6 +5,9 @@ examples/provider) and the JWK Set of :mod:`tests.support.tokens`, signs
 id_tokens and logout tokens with that key, records every request, and can be
 told to be slow, to break its JSON, to claim another issuer, to fail, or to
 stop answering: the failure modes a real provider will not produce on demand.
+What it answers is written once, in :func:`provider_answer`: served over HTTP
+by :func:`provider_stub`, and handed to the core without a socket by
+:class:`tests.support.scripted.ScriptedProvider`.
 
 .. code-block:: python
 
@@ -72,6 +75,39 @@ class StubState:
         return document
 
 
+def provider_answer(
+    state: StubState, method: str, path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, bytes]:
+    """What the stand-in provider answers a request (status and JSON body), and the request recorded.
+
+    The one place its behaviour is written: :func:`provider_stub` serves it over HTTP, and
+    :class:`tests.support.scripted.ScriptedProvider` hands it to the core with no socket.
+    """
+    state.requests.append({"method": method, "path": path, "headers": headers, "body": body})
+    return _respond(state, path)
+
+
+def _respond(state: StubState, path: str) -> tuple[int, bytes]:
+    if path == "/.well-known/openid-configuration":
+        return _discovery(state)
+    if path == "/jwks":
+        jwks = state.jwks
+        return state.jwks_status, jwks if isinstance(jwks, bytes) else json.dumps(jwks).encode()
+    if path == "/token/revocation":
+        return state.revocation_status, b"{}"
+    return 404, b"{}"
+
+
+def _discovery(state: StubState) -> tuple[int, bytes]:
+    if state.mode in ("500", "404"):
+        return int(state.mode), b"{}"
+    if state.mode == "invalid-json":
+        return 200, b'{"issuer": '
+    if state.mode == "not-object":
+        return 200, b"[1, 2]"
+    return 200, json.dumps(state.metadata()).encode()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
@@ -92,15 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if state.mode == "slow" or state.delay:
             time.sleep(state.delay or 3)
-        if self.path == "/.well-known/openid-configuration":
-            status, body = self._discovery(state)
-        elif self.path == "/jwks":
-            jwks = state.jwks
-            status, body = state.jwks_status, jwks if isinstance(jwks, bytes) else json.dumps(jwks).encode()
-        elif self.path == "/token/revocation":
-            status, body = state.revocation_status, b"{}"
-        else:
-            status, body = 404, b"{}"
+        status, body = _respond(state, self.path)
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -109,16 +137,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting, as the slow-provider test wants
-
-    @staticmethod
-    def _discovery(state: StubState) -> tuple[int, bytes]:
-        if state.mode in ("500", "404"):
-            return int(state.mode), b"{}"
-        if state.mode == "invalid-json":
-            return 200, b'{"issuer": '
-        if state.mode == "not-object":
-            return 200, b"[1, 2]"
-        return 200, json.dumps(state.metadata()).encode()
 
 
 class _Server(ThreadingHTTPServer):

@@ -10,6 +10,8 @@ from typing import Any, Protocol
 import httpx
 from webob import Request
 
+from logout_middleware import LogoutConfig
+
 
 @dataclass
 class Raw:
@@ -34,12 +36,20 @@ class Send(Protocol):
     def __call__(self, method: str, target: str, headers: Mapping[str, str], body: bytes = b"") -> Raw: ...
 
 
-def wsgi_sender(app: Any, host: str = "app.example", scheme: str = "http") -> Send:
-    """Send through WebOb straight into a WSGI app; *target* is the raw path and query."""
+def wsgi_sender(app: Any, host: str = "app.example", scheme: str = "http", root_path: str = "") -> Send:
+    """Send through WebOb straight into a WSGI app; *target* is the raw path and query.
+
+    :param root_path: where the app is mounted (``SCRIPT_NAME``): a *target* below it reaches the app
+        with the rest as ``PATH_INFO``, as a server that mounts the app there passes it.
+    """
 
     def send(method: str, target: str, headers: Mapping[str, str], body: bytes = b"") -> Raw:
+        if root_path:
+            assert target.startswith(root_path + "/"), f"{target!r} is not below the mount point {root_path!r}"
+            target = target[len(root_path) :]
         request = Request.blank(target, method=method, headers={"Host": host, **headers})
         request.environ["wsgi.url_scheme"] = scheme
+        request.environ["SCRIPT_NAME"] = root_path
         if body:
             request.body = body
         response = request.get_response(app)
@@ -48,9 +58,13 @@ def wsgi_sender(app: Any, host: str = "app.example", scheme: str = "http") -> Se
     return send
 
 
-def asgi_sender(app: Any, host: str = "app.example", scheme: str = "http") -> Send:
-    """Send through httpx's ASGI transport into an ASGI app."""
-    return http_sender(f"{scheme}://{host}", transport=httpx.ASGITransport(app=app))
+def asgi_sender(app: Any, host: str = "app.example", scheme: str = "http", root_path: str = "") -> Send:
+    """Send through httpx's ASGI transport into an ASGI app.
+
+    :param root_path: where the app is mounted: the scope's ``root_path``, with ``path`` the whole
+        *target* as the ASGI spec wants it.
+    """
+    return http_sender(f"{scheme}://{host}", transport=httpx.ASGITransport(app=app, root_path=root_path))
 
 
 def http_sender(base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> Send:
@@ -70,15 +84,29 @@ def http_sender(base_url: str, transport: httpx.AsyncBaseTransport | None = None
     return send
 
 
-def middleware_sender(kind: str, *, scheme: str = "http", host: str = "app.example", **options: Any) -> Send:
-    """A sender for the echo app behind the *kind* ("wsgi" or "asgi") middleware made with *options*."""
+def middleware_sender(
+    kind: str,
+    config: LogoutConfig | None = None,
+    *,
+    scheme: str = "http",
+    host: str = "app.example",
+    root_path: str = "",
+    **options: Any,
+) -> Send:
+    """A sender for the echo app behind the *kind* ("wsgi" or "asgi") middleware made with *config* and *options*.
+
+    The one way the tests run a case against both adapters: take the ``kind`` fixture of
+    tests/conftest.py, which runs the test once for each, and build the sender with this.
+    """
     from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
     from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
     from tests.support.apps import echo_asgi, echo_wsgi
 
     if kind == "wsgi":
-        return wsgi_sender(WsgiMiddleware(echo_wsgi, **options), host=host, scheme=scheme)
-    return asgi_sender(AsgiMiddleware(echo_asgi, **options), host=host, scheme=scheme)
+        return wsgi_sender(WsgiMiddleware(echo_wsgi, config, **options), host=host, scheme=scheme, root_path=root_path)
+    if kind == "asgi":
+        return asgi_sender(AsgiMiddleware(echo_asgi, config, **options), host=host, scheme=scheme, root_path=root_path)
+    raise ValueError(f"kind is 'wsgi' or 'asgi', not {kind!r}")
 
 
 def drive_asgi(app: Any, scope: dict[str, Any], incoming: list[dict[str, Any]]) -> list[dict[str, Any]]:
