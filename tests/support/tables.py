@@ -30,6 +30,7 @@ from the last answer before that carried them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -211,8 +212,10 @@ def row_sender(kind: str, case: Case, **options: Any) -> Send:
 
 
 def prepare_provider(stub: StubState, case: Case) -> None:
-    """Give the stand-in provider the row's settings, and forget what it was asked before."""
-    stub.requests.clear()
+    """Set the stand-in provider (shared by a table's rows) as a fresh one, with the row's settings."""
+    fresh = StubState(issuer=stub.issuer, client_id=stub.client_id)
+    for setting in dataclasses.fields(StubState):
+        setattr(stub, setting.name, getattr(fresh, setting.name))
     for name, value in case.provider.items():
         assert hasattr(stub, name), f"the stand-in provider has no setting {name!r}"
         setattr(stub, name, value)
