@@ -9,7 +9,7 @@ does to later requests is the table of tests/test_behaviour_app_paths.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.usefixtures("one_tls_context")
 
 PATH = "/frontchannel-logout"
 SIGNED_OUT_PAGE = b"<!DOCTYPE html><title>Signed out</title>"
-DELETIONS = [deletion("id_token"), deletion("session")]
-SECURE_DELETIONS = [deletion("id_token", secure=True), deletion("session", secure=True)]
+DELETIONS = (deletion("id_token"), deletion("session"))
+SECURE_DELETIONS = (deletion("id_token", secure=True), deletion("session", secure=True))
 
 #: The id_tokens in the rows' cookies, by name.
 TOKENS: dict[str, Callable[[str], str]] = {
@@ -41,7 +41,7 @@ def frame(query: str, cookie: str | None = None, **more: Any) -> Case:
     return Case(more.pop("method", "GET"), f"{PATH}?{query}", {"Cookie": cookie} if cookie else {}, **more)
 
 
-def signed_out(set_cookies: list[str] = [], *, body: bytes | None = SIGNED_OUT_PAGE) -> Answer:  # noqa: B006
+def signed_out(set_cookies: Sequence[str] = (), *, body: bytes | None = SIGNED_OUT_PAGE) -> Answer:
     """The signed-out page, which only the provider may frame."""
     headers = {
         "Content-Type": "text/html; charset=utf-8",
