@@ -1,4 +1,11 @@
-"""The memory and SQLite revocation stores, through one table of behaviours, and open_store."""
+"""The revocation store contract, run against the memory, SQLite and Redis stores alike; and open_store.
+
+The contract is :class:`~logout_middleware.stores.RevocationStore`'s: each
+test of the ``store`` fixture uses only its methods, so every store must pass
+it the same way.  What only one store does (pruning its tables, sharing a
+file between processes, Redis's keys and its outages) is tested apart, here
+and in tests/test_redis_store.py.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,14 @@ import sys
 import tempfile
 import textwrap
 import threading
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from logout_middleware.core.values import Lookup, RememberJti, RevokeSession, RevokeSubject, StoreOutcome
 from logout_middleware.errors import ConfigError, StoreUnavailableError
 from logout_middleware.stores import (
     DEFAULT_MAX_TOKEN_LIFETIME,
@@ -26,6 +36,9 @@ from logout_middleware.stores import (
     open_store,
     store_opener,
 )
+from logout_middleware.stores.base import look_up, perform
+from logout_middleware.stores.redis import RedisStore
+from tests.support.redis_server import redis_server
 
 ISS = "https://op.example"
 OTHER_ISS = "https://other-op.example"
@@ -48,8 +61,48 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One redis-server for the module's Redis stores; each test keeps to a key prefix of its own."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> Iterator[RevocationStore]:
+    """Each store, keeping revocations for an hour at most, on the test's clock."""
+    made: RevocationStore
+    if request.param == "memory":
+        made = MemoryStore(max_token_lifetime=3600, clock=clock)
+    elif request.param == "sqlite":
+        made = SQLiteStore(tmp_path / "revoked.db", max_token_lifetime=3600, clock=clock)
+    else:
+        url = request.getfixturevalue("redis_url")
+        made = RedisStore(url, ttl=3600, clock=clock, prefix=f"test-{uuid.uuid4().hex}:")
+        assert made.wait_until_synced(5), "the store never loaded from Redis"
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def advance(request: pytest.FixtureRequest, clock: Clock) -> Callable[[float], None]:
+    """Move the test's clock by some seconds; for the Redis store, let that much real time pass too.
+
+    The Redis store reads and writes revocations on the test's clock, but Redis keeps
+    its own time for the TTLs of the keys that refuse replayed jtis.
+    """
+
+    def move(seconds: float) -> None:
+        clock.now += seconds
+        if request.node.callspec.params.get("store") == "redis":
+            time.sleep(seconds + 0.05)
+
+    return move
+
+
 @pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> Iterator[MemoryStore | SQLiteStore]:
+def local_store(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> Iterator[MemoryStore | SQLiteStore]:
+    """The stores that keep their entries in this process's reach."""
     made: MemoryStore | SQLiteStore
     if request.param == "memory":
         made = MemoryStore(max_token_lifetime=3600, clock=clock)
@@ -67,8 +120,36 @@ def stored_entries(store: MemoryStore | SQLiteStore) -> int:
     return sum(store._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)  # noqa: S608
 
 
-def test_is_a_revocation_store(store: RevocationStore) -> None:
-    assert isinstance(store, RevocationStore)
+#: Every method RevocationStore names: the contract test below calls each.
+PROTOCOL = {"revoke_session", "revoke_subject", "is_revoked", "check_and_remember_jti", "close"}
+
+
+def test_the_protocol_is_the_one_the_contract_covers() -> None:
+    assert {name for name in vars(RevocationStore) if not name.startswith("_")} == PROTOCOL
+
+
+def test_each_method_of_the_protocol_does_what_it_says(store: RevocationStore) -> None:
+    """What an isinstance check against the Protocol cannot tell: each method, called, does its part."""
+    assert store.revoke_session(ISS, "sid-1", NOW + 60) is None
+    assert store.revoke_subject(ISS, "user-1", NOW, NOW + 60) is None
+    assert store.is_revoked(ISS, "sid-1", None, None) is True
+    assert store.is_revoked(ISS, None, "user-1", NOW) is True
+    assert store.is_revoked(ISS, "sid-2", "user-2", NOW) is False
+    assert store.check_and_remember_jti(ISS, "jti-1", NOW + 60) is True
+    assert store.check_and_remember_jti(ISS, "jti-1", NOW + 60) is False
+    assert store.close() is None
+    store.close()  # twice: the middleware's shutdown may close a store its driver closed already
+
+
+def test_the_drivers_writes_and_lookups_reach_the_store(store: RevocationStore) -> None:
+    """As the drivers perform the core's steps: each write said written, each lookup answered."""
+    assert perform(store, RevokeSession(ISS, "sid-1", NOW + 60)) == StoreOutcome("written")
+    assert perform(store, RevokeSubject(ISS, "user-1", NOW, NOW + 60)) == StoreOutcome("written")
+    assert perform(store, RememberJti(ISS, "jti-1", NOW + 60)) == StoreOutcome("written", fresh=True)
+    assert perform(store, RememberJti(ISS, "jti-1", NOW + 60)) == StoreOutcome("written", fresh=False)
+    assert look_up(store, [(ISS, "sid-2", "user-2", NOW), (ISS, "sid-1", None, None)]) == Lookup(revoked=True)
+    assert look_up(store, [(ISS, "sid-3", "user-1", NOW + 1)]) == Lookup(revoked=False)
+    assert look_up(store, []) == Lookup(revoked=False)
 
 
 def test_nothing_revoked_at_first(store: RevocationStore) -> None:
@@ -114,11 +195,13 @@ def test_jti_replay(store: RevocationStore) -> None:
     assert store.check_and_remember_jti(OTHER_ISS, "jti-1", NOW + 120)
 
 
-def test_entries_expire(store: RevocationStore, clock: Clock) -> None:
-    store.revoke_session(ISS, "sid-1", NOW + 10)
-    store.revoke_subject(ISS, "user-1", NOW, NOW + 10)
-    assert store.check_and_remember_jti(ISS, "jti-1", NOW + 10)
-    clock.now = NOW + 10
+def test_entries_expire(store: RevocationStore, advance: Callable[[float], None]) -> None:
+    store.revoke_session(ISS, "sid-1", NOW + 1)
+    store.revoke_subject(ISS, "user-1", NOW, NOW + 1)
+    assert store.check_and_remember_jti(ISS, "jti-1", NOW + 1)
+    assert store.is_revoked(ISS, "sid-1", None, None)
+    assert store.is_revoked(ISS, "sid-2", "user-1", NOW - 5)
+    advance(1)
     assert not store.is_revoked(ISS, "sid-1", "user-1", NOW - 5)
     assert store.check_and_remember_jti(ISS, "jti-1", NOW + 20)  # an expired jti is forgotten
     assert not store.check_and_remember_jti(ISS, "jti-1", NOW + 20)
@@ -135,16 +218,16 @@ def test_default_lifetime_and_cap(store: RevocationStore, clock: Clock) -> None:
     assert not store.is_revoked(ISS, "sid-2", None, None)
 
 
-def test_expired_entries_are_pruned(store: MemoryStore | SQLiteStore, clock: Clock) -> None:
+def test_expired_entries_are_pruned(local_store: MemoryStore | SQLiteStore, clock: Clock) -> None:
     for number in range(50):
-        store.revoke_session(ISS, f"sid-{number}", NOW + 10)
-        store.revoke_subject(ISS, f"user-{number}", NOW, NOW + 10)
-        store.check_and_remember_jti(ISS, f"jti-{number}", NOW + 10)
-    assert stored_entries(store) == 150
+        local_store.revoke_session(ISS, f"sid-{number}", NOW + 10)
+        local_store.revoke_subject(ISS, f"user-{number}", NOW, NOW + 10)
+        local_store.check_and_remember_jti(ISS, f"jti-{number}", NOW + 10)
+    assert stored_entries(local_store) == 150
     clock.now = NOW + 61  # past the prune interval
-    store.revoke_session(ISS, "sid-new", NOW + 3600)
-    assert stored_entries(store) == 1
-    assert store.is_revoked(ISS, "sid-new", None, None)
+    local_store.revoke_session(ISS, "sid-new", NOW + 3600)
+    assert stored_entries(local_store) == 1
+    assert local_store.is_revoked(ISS, "sid-new", None, None)
 
 
 def test_concurrent_jti_checks_let_exactly_one_through(store: RevocationStore) -> None:
