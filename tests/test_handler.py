@@ -3,42 +3,32 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from logout_middleware import LogoutConfig, Reply
-from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
 from logout_middleware.core import logout as handler_module
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
-from tests.support.apps import ID_TOKEN, echo_asgi, echo_wsgi
-from tests.support.transports import Send, asgi_sender, wsgi_sender
+from tests.support.apps import ID_TOKEN, echo_wsgi
+from tests.support.transports import Send, middleware_sender
 
 END = "https://op.example/end"
-Factory = Callable[..., Send]
 
 
-@pytest.fixture(params=["wsgi", "asgi"])
-def make(request: pytest.FixtureRequest) -> Factory:
-    """Build a sender for a middleware made with the given options."""
-
-    def factory(scheme: str = "http", host: str = "app.example", **options: Any) -> Send:
-        options.setdefault("end_session_endpoint", END)
-        if request.param == "wsgi":
-            return wsgi_sender(WsgiMiddleware(echo_wsgi, **options), host=host, scheme=scheme)
-        return asgi_sender(AsgiMiddleware(echo_asgi, **options), host=host, scheme=scheme)
-
-    return factory
+def make(kind: str, scheme: str = "http", host: str = "app.example", **options: Any) -> Send:
+    """A sender for the *kind* adapter's middleware made with *options* (the end-session endpoint END unless given)."""
+    options.setdefault("end_session_endpoint", END)
+    return middleware_sender(kind, scheme=scheme, host=host, **options)
 
 
 def query(location: str | None) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(location or "").query))
 
 
-def test_https_deletions_are_secure(make: Factory) -> None:
-    send = make(scheme="https", clear_cookies=("session",), cookie_domain="example.com", cookie_path="/app")
+def test_https_deletions_are_secure(kind: str) -> None:
+    send = make(kind, scheme="https", clear_cookies=("session",), cookie_domain="example.com", cookie_path="/app")
     response = send("GET", "/logout", {"Cookie": f"id_token={ID_TOKEN}"})
     assert response.status == 303
     assert response.get_all("Set-Cookie") == [
@@ -49,13 +39,13 @@ def test_https_deletions_are_secure(make: Factory) -> None:
     ]
 
 
-def test_clear_site_data_only_when_asked(make: Factory) -> None:
-    assert make(clear_site_data=True)("GET", "/logout", {}).get("Clear-Site-Data") == '"cookies"'
-    assert make()("GET", "/logout", {}).get("Clear-Site-Data") is None
+def test_clear_site_data_only_when_asked(kind: str) -> None:
+    assert make(kind, clear_site_data=True)("GET", "/logout", {}).get("Clear-Site-Data") == '"cookies"'
+    assert make(kind)("GET", "/logout", {}).get("Clear-Site-Data") is None
 
 
-def test_without_hint_or_client_id_no_redirect_is_sent(make: Factory, caplog: pytest.LogCaptureFixture) -> None:
-    send = make(post_logout_redirect_uri="https://app.example/bye")
+def test_without_hint_or_client_id_no_redirect_is_sent(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    send = make(kind, post_logout_redirect_uri="https://app.example/bye")
     with caplog.at_level(logging.INFO, logger="logout_middleware"):
         without = send("GET", "/logout", {})
     assert without.status == 303
@@ -67,13 +57,14 @@ def test_without_hint_or_client_id_no_redirect_is_sent(make: Factory, caplog: py
     assert "client_id" not in with_token
 
 
-def test_no_redirect_configured_sends_hint_only(make: Factory) -> None:
-    response = make()("GET", "/logout", {"Cookie": f"id_token={ID_TOKEN}"})
+def test_no_redirect_configured_sends_hint_only(kind: str) -> None:
+    response = make(kind)("GET", "/logout", {"Cookie": f"id_token={ID_TOKEN}"})
     assert response.get("Location") == f"{END}?id_token_hint={ID_TOKEN}"
 
 
-def test_redirect_param_can_be_turned_off(make: Factory) -> None:
+def test_redirect_param_can_be_turned_off(kind: str) -> None:
     send = make(
+        kind,
         post_logout_redirect_uri="https://app.example/bye",
         client_id="c",
         redirect_param=None,
@@ -83,8 +74,9 @@ def test_redirect_param_can_be_turned_off(make: Factory) -> None:
     assert query(response.get("Location"))["post_logout_redirect_uri"] == "https://app.example/bye"
 
 
-def test_custom_path_methods_cookie_and_params(make: Factory) -> None:
+def test_custom_path_methods_cookie_and_params(kind: str) -> None:
     send = make(
+        kind,
         logout_path="/auth/sign-out",
         methods=("POST",),
         id_token_cookie="__Secure-idt",
@@ -101,8 +93,8 @@ def test_custom_path_methods_cookie_and_params(make: Factory) -> None:
     assert "; Secure;" in response.get_all("Set-Cookie")[0]
 
 
-def test_cross_site_allowed_when_turned_off(make: Factory) -> None:
-    send = make(block_cross_site=False)
+def test_cross_site_allowed_when_turned_off(kind: str) -> None:
+    send = make(kind, block_cross_site=False)
     assert send("POST", "/logout", {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}).status == 303
 
 
@@ -120,13 +112,13 @@ def test_cross_site_allowed_when_turned_off(make: Factory) -> None:
         pytest.param("http://", "app.example", False, id="no-host"),
     ],
 )
-def test_origin_matching(make: Factory, origin: str, host: str, allowed: bool) -> None:
-    response = make(host=host)("POST", "/logout", {"Origin": origin})
+def test_origin_matching(kind: str, origin: str, host: str, allowed: bool) -> None:
+    response = make(kind, host=host)("POST", "/logout", {"Origin": origin})
     assert response.status == (303 if allowed else 403)
 
 
-def test_logs_say_why_and_never_hold_a_token(make: Factory, caplog: pytest.LogCaptureFixture) -> None:
-    send = make(client_id="c", post_logout_redirect_uri="https://app.example/bye")
+def test_logs_say_why_and_never_hold_a_token(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    send = make(kind, client_id="c", post_logout_redirect_uri="https://app.example/bye")
     bad_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0"  # two segments: refused, must not be logged
     with caplog.at_level(logging.DEBUG, logger="logout_middleware"):
         send("GET", "/logout", {"Cookie": f"id_token={ID_TOKEN}"})
@@ -162,6 +154,6 @@ def test_config_and_options_combine() -> None:
     assert config.client_id == "a"
 
 
-def test_ui_locales_option(make: Factory) -> None:
-    response = make(ui_locales="de fr-CA", client_id="c")("GET", "/logout", {})
+def test_ui_locales_option(kind: str) -> None:
+    response = make(kind, ui_locales="de fr-CA", client_id="c")("GET", "/logout", {})
     assert response.get("Location") == f"{END}?client_id=c&ui_locales=de%20fr-CA"

@@ -60,10 +60,10 @@ def test_unpack_state_cookie(cookie: str, state: str, now: int, expected: str | 
     assert unpack_state_cookie(cookie, state, now=now, max_age=600) == expected
 
 
-@pytest.fixture(params=["wsgi", "asgi"])
-def send(request: pytest.FixtureRequest) -> Send:
+@pytest.fixture
+def send(kind: str) -> Send:
     return middleware_sender(
-        str(request.param),
+        kind,
         end_session_endpoint="https://op.example/end",
         post_logout_redirect_uri=CALLBACK,
         logout_callback_path="/logout/callback",
