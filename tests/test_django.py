@@ -48,10 +48,10 @@ def test_logout_sends_the_hint_and_flushes_the_session_row() -> None:
     assert user_of(send, cookie)[0] == b"user=alice cookies=['sessionid']"
     response = send("GET", "/logout", {"Cookie": cookie})
     assert hint_of(response) == TOKEN
-    lines = [line.strip() for line in response.get_all("Set-Cookie")]
-    assert any(line.startswith('sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0') for line in lines), (
-        lines
-    )
+    assert [line.strip() for line in response.get_all("Set-Cookie")] == [
+        'id_token=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Max-Age=0; Path=/; SameSite=Lax',
+        'sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax',  # Django's own
+    ]
     assert user_of(send, cookie)[0] == b"user=anonymous cookies=['sessionid']", "the row is gone: a replay is anonymous"
 
 
