@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests that run one scenario through both front doors."""
+"""Fixtures shared by the tests: the adapter a case runs through, the stand-in provider, a private temp directory."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ from tests.support.provider import StubState, provider_stub
 
 @pytest.fixture(params=["wsgi", "asgi"])
 def kind(request: pytest.FixtureRequest) -> str:
-    """Which adapter a test goes through: every such test runs once for each."""
+    """Which adapter a test goes through: every such test runs once for each.
+
+    The one way to run a case against both adapters: take this fixture and build the
+    sender with ``tests.support.transports.middleware_sender(kind, ...)`` (or, for the
+    shared apps the servers serve too, ``tests.support.apps.shared_sender(kind)``).
+    """
     return str(request.param)
 
 
