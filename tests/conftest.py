@@ -39,6 +39,13 @@ def module_stub() -> Iterator[StubState]:
         yield state
 
 
+@functools.cache
+def _default_tls_context(trust_env: bool, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    import httpx
+
+    return httpx.create_ssl_context(trust_env=trust_env)  # httpx's own, which the fixture below leaves alone
+
+
 @pytest.fixture
 def one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every httpx client of the test shares one default TLS context, rather than loading the CA bundle anew.
@@ -51,13 +58,9 @@ def one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
 
     made = default.create_ssl_context
 
-    @functools.cache
-    def default_context(trust_env: bool, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-        return made(trust_env=trust_env)
-
     def shared(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
         if verify is True and cert is None:
-            return default_context(trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+            return _default_tls_context(trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
         return made(verify=verify, cert=cert, trust_env=trust_env)
 
     monkeypatch.setattr(default, "create_ssl_context", shared)
