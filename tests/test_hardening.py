@@ -203,7 +203,7 @@ def test_unknown_sessions_are_rate_limited_and_capped(
     answers = [send("GET", "/fc?" + urlencode({"iss": provider.issuer, "sid": f"s{i}"}), {}).status for i in range(150)]
     assert answers[:100] == [200] * 100, "a burst of 100 unknown sessions is taken"
     assert answers[100:] == [429] * 50, "then only as the allowance refills, 10 a second"
-    assert len(store._sessions) == 100
+    assert len(store.revocations) == 100
     victim = f"id_token={id_token(provider.issuer, sid='victim')}; session=s"
     seen_by_app(send, victim)
     assert send("GET", "/fc?" + urlencode({"iss": provider.issuer, "sid": "victim"}), {}).status == 200, (

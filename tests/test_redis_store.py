@@ -8,6 +8,7 @@ memory and SQLite stores, in tests/test_revocation.py.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import redis
 from logout_middleware.errors import StoreDeferredError, StoreUnavailableError
 from logout_middleware.stores import open_store
 from logout_middleware.stores.redis import BAD_MESSAGE, REDIS_LOST, RedisStore
+from logout_middleware.stores.revocations import expiry_hour, session_digest, subject_digest
 
 from .support.redis_server import RedisServer, free_port, redis_server
 
@@ -118,19 +120,25 @@ def test_jti_replay_across_instances(server: RedisServer, make_store: StoreFacto
     assert second.check_and_remember_jti(ISS, "jti-2")
 
 
-def test_keys_and_ttls(server: RedisServer, make_store: StoreFactory) -> None:
+def test_the_layout_in_redis(server: RedisServer, make_store: StoreFactory) -> None:
+    """A hash per hour in which revocations end, with a field per revocation (its digest), living past that hour."""
     store = make_store(server.url, ttl=600)
-    store.revoke_session(ISS, "sid-1", time.time() + 120)
+    now = time.time()
+    store.revoke_session(ISS, "sid-1", now + 120)
     store.revoke_subject(ISS, "auth0|42", revoked_at=1_700_000_000.5)
     store.check_and_remember_jti(ISS, "jti-1")
-    client = redis.Redis.from_url(server.url, decode_responses=True)
-    try:
-        assert 115 <= client.ttl(f"logout:sid:{ISS}|sid-1") <= 120
-        assert client.get(f"logout:sub:{ISS}|auth0|42") == "1700000000.5"
-        assert 595 <= client.ttl(f"logout:sub:{ISS}|auth0|42") <= 600
+    session_hour, subject_hour = expiry_hour(now + 120), expiry_hour(now + 600)
+    with redis.Redis.from_url(server.url, decode_responses=True) as client:
+        sessions = client.hgetall(f"logout:rev:{session_hour}")
+        subjects = client.hgetall(f"logout:rev:{subject_hour}")
+        assert sessions[f"s{session_digest(ISS, 'sid-1'):032x}"] == str(math.ceil(now + 120))
+        assert subjects[f"u{subject_digest(ISS, 'auth0|42'):032x}"] == f"1700000000.5 {math.ceil(now + 600)}"
+        for hour in {session_hour, subject_hour}:
+            assert hour + 3600 - now - 5 <= client.ttl(f"logout:rev:{hour}") <= hour + 3600 - now
         assert 595 <= client.ttl(f"logout:jti:{ISS}|jti-1") <= 600
-    finally:
-        client.close()
+        assert not [key for key in client.keys("logout:*") if ISS in key and "jti" not in key], (
+            "no issuer, sid or sub in clear"
+        )
 
 
 def test_a_new_instance_loads_what_is_in_redis(server: RedisServer, make_store: StoreFactory) -> None:
@@ -145,33 +153,31 @@ def test_a_new_instance_loads_what_is_in_redis(server: RedisServer, make_store: 
     assert reader.is_revoked(ISS, None, "user-1", time.time() + 50)
 
 
-def test_foreign_keys_under_the_prefix_are_ignored(server: RedisServer, make_store: StoreFactory) -> None:
-    client = redis.Redis.from_url(server.url)
-    try:
-        client.set(f"logout:sid:{ISS}|not-a-time", "garbage", ex=60)
-        client.set(f"logout:sid:{ISS}|no-ttl", "1700000000")
-        client.set(f"logout:sub:{ISS}|", "1700000000", ex=60)
-    finally:
-        client.close()
+def test_foreign_fields_in_an_hours_hash_are_ignored(server: RedisServer, make_store: StoreFactory) -> None:
+    bucket = f"logout:rev:{expiry_hour(time.time() + 60)}"
+    digest = f"{session_digest(ISS, 'sid-x'):032x}"
+    with redis.Redis.from_url(server.url) as client:
+        client.hset(bucket, mapping={"s-not-a-digest": "1", f"s{digest}": "not-a-time", f"u{digest}": "1 2 3",
+                                     f"x{digest}": "1", f"s{digest[:-1]}": "1"})  # fmt: skip
+        client.expire(bucket, 600)
     store = make_store(server.url)
-    assert not store.is_revoked(ISS, "not-a-time", None, None)
-    assert not store.is_revoked(ISS, "no-ttl", None, None)
-    assert not store.is_revoked(ISS, None, "", None)
+    assert not store.is_revoked(ISS, "sid-x", None, None)
+    assert len(store.revocations) == 0
 
 
 def test_listener_survives_an_unexpected_error(
     server: RedisServer, make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    reload = RedisStore._reload
+    load = RedisStore._load
     calls: list[int] = []
 
-    def flaky_reload(self: RedisStore) -> int:
+    def flaky_load(self: RedisStore) -> int:
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("a bug")
-        return reload(self)
+        return load(self)
 
-    monkeypatch.setattr(RedisStore, "_reload", flaky_reload)
+    monkeypatch.setattr(RedisStore, "_load", flaky_load)
     make_store(server.url)  # synced after a retry
     assert [record.exc_info is not None for record in caplog.records if record.msg == REDIS_LOST] == [True]
 
@@ -218,10 +224,11 @@ def test_redis_gone_fail_open(server: RedisServer, make_store: StoreFactory, cap
     assert store.is_revoked(ISS, "sid-1", None, None)  # a Redis that lost its data un-revokes nothing
     assert store.pending == 0
     with redis.Redis.from_url(server.url, decode_responses=True) as client:
-        keys = client.keys("logout:*")
-    assert sorted(keys) == [f"logout:sid:{ISS}|sid-1", f"logout:sid:{ISS}|sid-2", f"logout:sub:{ISS}|user-1"], (
-        "what waited was written, and what Redis lost was written back"
-    )
+        fields = [field for key in client.keys("logout:rev:*") for field in client.hkeys(key)]
+    expected = {f"s{session_digest(ISS, sid):032x}" for sid in ("sid-1", "sid-2")} | {
+        f"u{subject_digest(ISS, 'user-1'):032x}"
+    }
+    assert sorted(fields) == sorted(expected), "what waited was written, and what Redis lost was written back"
 
 
 def test_redis_gone_fail_closed(server: RedisServer, make_store: StoreFactory) -> None:
@@ -257,11 +264,11 @@ def test_redis_never_reached(make_store: StoreFactory, caplog: pytest.LogCapture
 
 
 GARBAGE_MESSAGES = (
-    "not json",
-    "[]",
-    '{"kind": "sid"}',
-    '{"kind": "sid", "iss": 1, "id": "x", "revoked_at": 1, "expires_at": 2}',
-    '{"kind": "jti", "iss": "i", "id": "x", "revoked_at": 1, "expires_at": 2}',  # well-formed, unknown kind
+    "not a revocation",
+    "s123 5",
+    f"s{'0' * 32} not-a-time",
+    f"u{'0' * 32} 1",  # a subject needs two times
+    f"x{'0' * 32} 1 2",
 )
 
 
@@ -278,7 +285,7 @@ def test_malformed_messages_are_ignored(
     writer = make_store(server.url)
     writer.revoke_session(ISS, "sid-1")
     assert eventually(lambda: store.is_revoked(ISS, "sid-1", None, None), within=1.0)
-    assert [record.msg for record in caplog.records].count(BAD_MESSAGE) == 4  # the unknown kind is not logged
+    assert [record.msg for record in caplog.records].count(BAD_MESSAGE) == len(GARBAGE_MESSAGES)
 
 
 def test_open_store_redis_url(server: RedisServer) -> None:

@@ -107,7 +107,7 @@ def store_opener(
         if not os.path.isdir(os.path.dirname(path)):
             raise ConfigError(f"revocation_store: the SQLite database's directory {os.path.dirname(path)!r} is missing")
         return lambda: SQLiteStore(path, max_token_lifetime=max_token_lifetime)
-    if scheme in ("redis", "rediss", "redis+sentinel", "rediss+sentinel"):
+    if scheme in ("redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"):
         try:
             from .redis import RedisStore  # noqa: PLC0415  (redis is an optional dependency)
         except ImportError:

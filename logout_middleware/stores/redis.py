@@ -1,67 +1,86 @@
-"""A revocation store shared through Redis by any number of processes and machines."""
+"""A revocation store shared through Redis (a server, Sentinel, or a Cluster) by any number of machines."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
 import redis
+import redis.cluster
 import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..errors import StoreDeferredError, StoreUnavailableError
 from .base import DEFAULT_MAX_TOKEN_LIFETIME
-from .memory import MemoryStore
+from .revocations import HOUR, RevocationSet, expiry_hour, session_digest, subject_digest
 
 __all__ = ["RedisStore"]
 
 logger = logging.getLogger("logout_middleware")
 
 REDIS_LOST = "Redis revocation store unreachable: %s; retrying"
-REDIS_SYNCED = "Redis revocation store connected; %d revocations loaded"
-REDIS_WRITTEN_BACK = "Redis revocation store: %d revocations written back (%s)"
+REDIS_SYNCED = "Redis revocation store connected; %d revocations loaded in %.2f s"
+REDIS_WRITTEN_BACK = "Redis revocation store: %d revocations written back (Redis had lost them)"
 BAD_MESSAGE = "ignored a malformed message on the Redis revocation channel"
 
-# Keeps the later revocation time and the longer lifetime, then tells every instance (unless ARGV[3] is
-# empty: a write-back tells nobody, every instance has it); atomic.
+# One revocation into its hour's hash, keeping whichever of the old and new value is later (the
+# value starts with the revocation time of a subject, or the end of a session's revocation); the
+# hash lives until its hour has passed; then every instance is told (unless ARGV[4] is empty).
+# Atomic, and one key: a Cluster runs it on the node of that hash.
 _REVOKE_SCRIPT = """
-local value = ARGV[1]
-local old = redis.call('GET', KEYS[1])
-if old and tonumber(old) and tonumber(old) > tonumber(value) then value = old end
-local ttl = math.max(tonumber(ARGV[2]), redis.call('TTL', KEYS[1]))
-redis.call('SET', KEYS[1], value, 'EX', ttl)
-if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+local value = ARGV[2]
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old and tonumber(string.match(old, '^[^ ]+')) > tonumber(string.match(value, '^[^ ]+')) then value = old end
+redis.call('HSET', KEYS[1], ARGV[1], value)
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIREAT', KEYS[1], ARGV[3])
+else redis.call('EXPIREAT', KEYS[1], ARGV[3], 'GT') end
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+return 1
+"""
+# Many revocations into one hour's hash, as above, without telling anyone: a write-back.
+_WRITE_BACK_SCRIPT = """
+for i = 2, #ARGV, 2 do
+    local value = ARGV[i + 1]
+    local old = redis.call('HGET', KEYS[1], ARGV[i])
+    if old and tonumber(string.match(old, '^[^ ]+')) > tonumber(string.match(value, '^[^ ]+')) then value = old end
+    redis.call('HSET', KEYS[1], ARGV[i], value)
+end
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1])
+else redis.call('EXPIREAT', KEYS[1], ARGV[1], 'GT') end
 return 1
 """
 _POLL = 0.25  # seconds between checks for close() while no message comes
 _PING_EVERY = 1.0  # seconds between two PINGs on the listener's connection
 _SILENCE = 3.0  # seconds without a PONG after which the link counts as cut, even if TCP says nothing
+_AUDIT_EVERY = 10.0  # seconds between two comparisons of what Redis holds with the local copy
 _RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0)  # waits before reconnecting, the last one repeated
-_SCAN_BATCH = 500
-_WRITE_BACK_BATCH = 1000
+_WRITE_BACK_BATCH = 2000  # revocations per write-back script call
 #: Revocations held here while Redis cannot take them; past that, a write is refused (503).
 MAX_PENDING = 100_000
+
+Revocation = tuple[str, int, float, float]  # "sid" or "sub", digest, revoked at, expires at
 
 
 class RedisStore:
     """A revocation store kept in Redis, with a copy in each process for the per-request check.
 
-    Every revocation is written to Redis with a TTL (``{prefix}sid:{iss}|{sid}``
-    and ``{prefix}sub:{iss}|{sub}``, holding the revocation time; ``%`` and
-    ``|`` in *iss* are percent-encoded) and published on the channel
-    ``{prefix}revocations``.  A daemon thread in each process listens on
-    that channel and keeps a local copy, which :meth:`is_revoked` reads
-    without any network round trip.  On every (re)connection the thread
-    reloads all revocations from Redis, so a process that missed messages
-    catches up.  Replayed logout tokens are detected with ``SET NX`` on
-    ``{prefix}jti:{iss}|{jti}``.
+    **In Redis**, the revocations that end in the same hour are one hash,
+    ``{prefix}rev:{hour}``, which expires once that hour has passed: a field
+    ``s<digest>`` (holding when it ends) per revoked session and
+    ``u<digest>`` (holding the revocation time and when it ends) per
+    revoked subject, the digests of
+    :mod:`.revocations`.  So a new instance loads a million revocations with
+    a few dozen ``HGETALL`` (one per hour of ``ttl``), in one pipeline, not a
+    million reads.  Every write is also published on ``{prefix}revocations``;
+    a daemon thread in each process listens there and keeps the local copy,
+    which :meth:`is_revoked` reads without any network round trip.  Replayed
+    logout tokens are detected with ``SET NX`` on ``{prefix}jti:{iss}|{jti}``.
 
     What survives what:
 
@@ -69,12 +88,13 @@ class RedisStore:
       PINGs every second and counts three seconds without an answer as a
       lost link): a revocation is taken in the local copy at once, kept to be
       written when Redis is back, and the write raises
-      :class:`~logout_middleware.errors.StoreDeferredError` (the
-      back-channel receiver answers 503 so that the provider retries;
-      front-channel and ``/logout`` count it as recorded);
-    * **Redis restarted empty, or failed over** (its ``run_id`` changed):
-      each instance writes the revocations of its local copy back, so that
-      an instance started later still sees them;
+      :class:`~logout_middleware.errors.StoreDeferredError` (the back-channel
+      receiver answers 503 so that the provider retries; front-channel and
+      ``/logout`` count it as recorded);
+    * **Redis restarted empty, or failed over before a write reached the
+      replica**: every ten seconds, and after every reconnection, each
+      instance compares how many revocations each hour's hash holds with its
+      local copy, and writes back the hours Redis is short of;
     * ``fail_open`` says what :meth:`is_revoked` does meanwhile.
 
     .. warning::
@@ -90,9 +110,11 @@ class RedisStore:
         Redis has been unreachable for more than *grace* seconds (also right
         after start-up, until the first load succeeds).
 
-    :param url: ``redis://[[user]:password@]host:port/db``, ``rediss://...`` for TLS, or
+    :param url: ``redis://[[user]:password@]host:port/db``, ``rediss://...`` for TLS;
         ``redis+sentinel://[[user]:password@]host:port,host:port/master-name/db``
-        (``rediss+sentinel://`` for TLS) to find the master through Redis Sentinel.
+        (``rediss+sentinel://``) to find the master through Redis Sentinel; or
+        ``redis+cluster://[[user]:password@]host:port,host:port`` (``rediss+cluster://``)
+        for a Redis Cluster, any of its nodes.
     :param ttl: the longest a revocation is kept, in seconds; at least as long
         as an app session (its id_token cookie) can live.
     :param fail_open: keep answering from the local copy while Redis is away.
@@ -121,58 +143,67 @@ class RedisStore:
         self.ttl = ttl
         self.fail_open = fail_open
         self.grace = grace
+        self._url = url
         self._prefix = prefix
         self._channel = prefix + "revocations"
         self._clock = clock
         self._timeout = timeout
-        # One quick retry lets a write survive a connection left stale by a Redis restart.
-        self._redis = _client(url, timeout, retries=1)
-        # No retries for the listener: redis-py would reconnect and resubscribe silently,
-        # and the reload that must follow every reconnection would never happen.
-        self._listener = _client(url, timeout, retries=0)
-        self._local = MemoryStore(max_token_lifetime=ttl, clock=clock)
-        self._revoke = self._redis.register_script(_REVOKE_SCRIPT)
-        self._pending: dict[str, tuple[str, str, str, float, float]] = {}  # key -> kind, iss, id, revoked_at, expires
+        #: This process's copy of the revocations.
+        self.revocations = RevocationSet()
+        self._pending: dict[tuple[str, int], Revocation] = {}
         self._pending_lock = threading.Lock()
-        self._run_id: str | None = None
         self._synced = threading.Event()
         self._closed = threading.Event()
         self._lost_since: float | None = time.monotonic()
         self._answered_at: float | None = None
+        # A Cluster client connects as it is made: the listener thread makes it; the others connect when used.
+        self._redis: Any = None if _is_cluster(url) else _client(url, timeout, retries=1)
+        self._listener: Any = None
         self._thread = threading.Thread(target=self._listen, name="logout-middleware-redis", daemon=True)
         self._thread.start()
 
     @staticmethod
     def check_url(url: str) -> None:
         """Raise ValueError unless *url* is a Redis URL this store can use; nothing is opened."""
-        if _is_sentinel(url):
-            _sentinel_parts(url)
+        if _is_sentinel(url) or _is_cluster(url):
+            _many_hosts(url, names_master=_is_sentinel(url))
         else:
             redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
 
     def revoke_session(self, iss: str, sid: str, expires_at: float | None = None) -> None:
         now = self._clock()
         expires_at = self._expiry(expires_at, now)
-        self._local.revoke_session(iss, sid, expires_at)
-        self._write_revocation("sid", iss, sid, now, expires_at)
+        digest = session_digest(iss, sid)
+        self.revocations.add_session(digest, expires_at)
+        self._write(("sid", digest, now, expires_at))
 
     def revoke_subject(self, iss: str, sub: str, revoked_at: float, expires_at: float | None = None) -> None:
         expires_at = self._expiry(expires_at, self._clock())
-        self._local.revoke_subject(iss, sub, revoked_at, expires_at)
-        self._write_revocation("sub", iss, sub, revoked_at, expires_at)
+        digest = subject_digest(iss, sub)
+        self.revocations.add_subject(digest, revoked_at, expires_at)
+        self._write(("sub", digest, revoked_at, expires_at))
 
     def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
         if not self.fail_open:
             lost_since = self._lost_since
             if lost_since is not None and time.monotonic() - lost_since > self.grace:
                 raise StoreUnavailableError(f"the Redis revocation store has been unreachable for over {self.grace} s")
-        return self._local.is_revoked(iss, sid, sub, issued_at)
+        return self.revocations.is_revoked(
+            session_digest(iss, sid) if sid is not None else None,
+            subject_digest(iss, sub) if sub is not None else None,
+            issued_at,
+            self._clock(),
+        )
 
     def check_and_remember_jti(self, iss: str, jti: str, expires_at: float | None = None) -> bool:
         now = self._clock()
         seconds = _seconds(self._expiry(expires_at, now) - now)
+        key = f"{self._prefix}jti:{iss.replace('%', '%25').replace('|', '%7C')}|{jti}"
+        client = self._redis
+        if client is None:
+            raise StoreUnavailableError("the Redis revocation store is not connected yet")
         try:
-            return bool(self._redis.set(self._key("jti", iss, jti), "1", nx=True, ex=seconds))
+            return bool(client.set(key, "1", nx=True, ex=seconds))
         except (redis.RedisError, OSError) as error:
             raise StoreUnavailableError(f"the Redis revocation store is unreachable: {error}") from None
 
@@ -188,50 +219,57 @@ class RedisStore:
     def close(self) -> None:
         self._closed.set()
         self._thread.join(timeout=_POLL + self._timeout + 1.0)
-        self._redis.close()
-        self._listener.close()
+        for client in (self._redis, self._listener):
+            if client is not None:
+                client.close()
 
     def _expiry(self, expires_at: float | None, now: float) -> float:
         """Return *expires_at*, defaulting to and capped at now plus the TTL."""
         return now + self.ttl if expires_at is None else min(expires_at, now + self.ttl)
 
-    def _key(self, kind: str, iss: str, value: str) -> str:
-        # Escaping '%' and '|' in iss keeps keys unambiguous; sid and sub may hold '|' (Auth0 does).
-        return f"{self._prefix}{kind}:{iss.replace('%', '%25').replace('|', '%7C')}|{value}"
+    # -- writing -------------------------------------------------------------------
 
-    def _write_revocation(self, kind: str, iss: str, value: str, revoked_at: float, expires_at: float) -> None:
+    def _write(self, revocation: Revocation) -> None:
         """Store one revocation in Redis and publish it; keep it for later if Redis cannot take it now."""
-        entry = (kind, iss, value, revoked_at, expires_at)
         try:
-            self._send(entry)
+            if self._redis is None:
+                raise redis.ConnectionError("not connected yet")
+            self._send(revocation)
         except (redis.RedisError, OSError) as error:
-            key = self._key(kind, iss, value)
+            key = (revocation[0], revocation[1])
             with self._pending_lock:
                 if len(self._pending) >= MAX_PENDING and key not in self._pending:
                     raise StoreUnavailableError(
                         f"the Redis revocation store is unreachable ({error}), and {MAX_PENDING} revocations wait"
                     ) from None
-                self._pending[key] = entry
+                self._pending[key] = revocation
             raise StoreDeferredError(f"the Redis revocation store is unreachable: {error}") from None
 
-    def _send(self, entry: tuple[str, str, str, float, float], *, client: Any = None) -> None:
-        """Write a revocation (kind, iss, id, revoked at, expires at) and publish it; in a pipeline, only write it."""
-        kind, iss, value, revoked_at, expires_at = entry
-        seconds = _seconds(expires_at - self._clock())
-        if client is None:
-            message = json.dumps(
-                {"kind": kind, "iss": iss, "id": value, "revoked_at": revoked_at, "expires_at": expires_at}
-            )
-            self._revoke(keys=[self._key(kind, iss, value)], args=[repr(revoked_at), seconds, self._channel, message])
-        else:
-            self._revoke(keys=[self._key(kind, iss, value)], args=[repr(revoked_at), seconds, "", ""], client=client)
+    def _send(self, revocation: Revocation) -> None:
+        hour = expiry_hour(revocation[3])
+        field, value = _field(revocation)
+        self._redis.eval(
+            _REVOKE_SCRIPT, 1, self._bucket(hour), field, value, hour + HOUR, self._channel, f"{field} {value}"
+        )
+
+    def _bucket(self, hour: int) -> str:
+        return f"{self._prefix}rev:{hour}"
+
+    def _hours(self) -> list[int]:
+        """The hours a live revocation can end in, from now to the end of ``ttl``."""
+        first = expiry_hour(self._clock())
+        return list(range(first, first + (math.ceil(self.ttl / HOUR) + 2) * HOUR, HOUR))
+
+    # -- the listener ----------------------------------------------------------------
 
     def _listen(self) -> None:
         """Keep the local copy in step with Redis until close(); runs in the daemon thread."""
         failures = 0
         while not self._closed.is_set():
-            pubsub = self._listener.pubsub()  # type: ignore[no-untyped-call]
+            pubsub = None
             try:
+                self._connect()
+                pubsub = self._listener.pubsub()
                 self._answered_at = None
                 self._subscribe(pubsub)
                 self._catch_up()
@@ -250,13 +288,23 @@ class RedisStore:
                     else:
                         logger.exception(REDIS_LOST, type(error).__name__)
             finally:
-                pubsub.close()
+                if pubsub is not None:
+                    pubsub.close()
             self._closed.wait(_RETRY_DELAYS[min(failures, len(_RETRY_DELAYS) - 1)])
             failures += 1
 
-    def _follow(self, pubsub: redis.client.PubSub) -> None:
-        """Apply what is published until close(), and notice a link that went silent."""
-        answered = pinged = time.monotonic()
+    def _connect(self) -> None:
+        if self._redis is None:
+            # One quick retry lets a write survive a connection left stale by a Redis restart.
+            self._redis = _client(self._url, self._timeout, retries=1)
+        if self._listener is None:
+            # No retries for the listener: redis-py would reconnect and resubscribe silently,
+            # and the catching up that must follow every reconnection would never happen.
+            self._listener = self._redis if _is_cluster(self._url) else _client(self._url, self._timeout, retries=0)
+
+    def _follow(self, pubsub: Any) -> None:
+        """Apply what is published until close(); notice a link that went silent; audit now and then."""
+        answered = pinged = audited = time.monotonic()
         while not self._closed.is_set():
             self._answered_at = answered
             message = pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL)
@@ -271,9 +319,12 @@ class RedisStore:
             if now - pinged >= _PING_EVERY:
                 pubsub.ping()
                 pinged = now
+            if now - audited >= _AUDIT_EVERY:
+                self._write_back_missing()
+                audited = now
 
-    def _subscribe(self, pubsub: redis.client.PubSub) -> None:
-        """Subscribe and wait for Redis to confirm, so that the reload misses nothing published later."""
+    def _subscribe(self, pubsub: Any) -> None:
+        """Subscribe and wait for Redis to confirm, so that the load misses nothing published later."""
         pubsub.subscribe(self._channel)
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
@@ -283,92 +334,164 @@ class RedisStore:
         raise redis.TimeoutError("no confirmation of the subscription")
 
     def _catch_up(self) -> None:
-        """After a (re)connection: write back what Redis lost, send what waited here, load what is there."""
-        run_id = str(self._redis.info("server").get("run_id", ""))
-        if self._run_id is not None and run_id != self._run_id:
-            # Another Redis than before (restarted without persistence, or a failed-over replica
-            # that had not all writes yet): what this instance knows goes back in.
-            count = self._write_back()
-            logger.info(REDIS_WRITTEN_BACK, count, "Redis was restarted or failed over")
-        self._run_id = run_id
+        """After a (re)connection: send what waited here, load what is there, write back what Redis lost."""
+        started = time.monotonic()
         self._flush_pending()
-        logger.info(REDIS_SYNCED, self._reload())
+        self._convert_version_1()
+        loaded = self._load()
+        self._write_back_missing()
+        logger.info(REDIS_SYNCED, loaded, time.monotonic() - started)
 
     def _flush_pending(self) -> None:
         with self._pending_lock:
             pending = list(self._pending.items())
-        for key, entry in pending:
-            if entry[4] > self._clock():
-                self._send(entry)
+        now = self._clock()
+        for key, revocation in pending:
+            if revocation[3] > now:
+                self._send(revocation)
             with self._pending_lock:
                 self._pending.pop(key, None)
 
-    def _write_back(self) -> int:
-        """Write every live revocation of the local copy to Redis, in pipelined batches; return how many."""
-        entries = self._local.live_entries()
-        for start in range(0, len(entries), _WRITE_BACK_BATCH):
-            pipe = self._redis.pipeline(transaction=False)
-            for entry in entries[start : start + _WRITE_BACK_BATCH]:
-                self._send(entry, client=pipe)
-            pipe.execute()
-        return len(entries)
+    def _convert_version_1(self) -> None:
+        """Move the revocations version 0.1 left (a key per revocation, iss and id in clear) into the hours' hashes.
 
-    def _reload(self) -> int:
-        """Merge every revocation held in Redis into the local copy; return how many were read.
-
-        Merged, not replaced: if Redis lost its data, the revocations this
-        process already knows stay in force until they expire.
+        Once per Redis: a marker key says it was done.
         """
-        count = 0
+        marker = f"{self._prefix}layout"
+        if self._redis.get(marker) == "2":
+            return
+        now = self._clock()
         for kind in ("sid", "sub"):
-            keys = list(self._redis.scan_iter(match=f"{self._prefix}{kind}:*", count=_SCAN_BATCH))
-            for start in range(0, len(keys), _SCAN_BATCH):
-                batch = keys[start : start + _SCAN_BATCH]
+            keys = list(self._redis.scan_iter(match=f"{self._prefix}{kind}:*", count=1000))
+            for start in range(0, len(keys), _WRITE_BACK_BATCH):
+                batch = keys[start : start + _WRITE_BACK_BATCH]
                 pipe = self._redis.pipeline(transaction=False)
                 for key in batch:
                     pipe.get(key)
                     pipe.pttl(key)
                 replies = pipe.execute()
-                now = self._clock()
                 for key, value, pttl in zip(batch, replies[::2], replies[1::2], strict=True):
-                    count += self._apply_key(kind, key, value, pttl, now)
+                    iss, _, ident = key[len(self._prefix) + len(kind) + 1 :].partition("|")
+                    iss = iss.replace("%7C", "|").replace("%25", "%")
+                    try:
+                        revoked_at = float(value or "")
+                    except ValueError:
+                        continue
+                    if pttl > 0 and ident:
+                        digest = session_digest(iss, ident) if kind == "sid" else subject_digest(iss, ident)
+                        revocation = (kind, digest, revoked_at, now + pttl / 1000)
+                        self._send(revocation)
+        self._redis.set(marker, "2")
+
+    def _load(self) -> int:
+        """Merge every revocation held in Redis into the local copy; return how many were read.
+
+        Merged, not replaced: if Redis lost its data, the revocations this
+        process already knows stay in force until they expire.
+        """
+        hours = self._hours()
+        pipe = self._redis.pipeline(transaction=False)
+        for hour in hours:
+            pipe.hgetall(self._bucket(hour))
+        sessions: dict[int, int] = {}
+        subjects: dict[int, tuple[float, float]] = {}
+        count = 0
+        for fields in pipe.execute():
+            for field, value in fields.items():
+                parsed = _parse_field(field, value)
+                if parsed is None:
+                    continue
+                kind, digest, revoked_at, expires_at = parsed
+                count += 1
+                if kind == "sid":
+                    ends = math.ceil(expires_at)
+                    if sessions.get(digest, 0) < ends:
+                        sessions[digest] = ends
+                else:
+                    old = subjects.get(digest, (revoked_at, expires_at))
+                    subjects[digest] = (max(old[0], revoked_at), max(old[1], expires_at))
+        self.revocations.add_many(sessions, subjects)
         return count
 
-    def _apply_key(self, kind: str, key: str, value: str | None, pttl: int, now: float) -> int:
-        """Copy one reloaded key into the local copy; return 1 if it was a live revocation."""
-        iss, _, ident = key[len(self._prefix) + len(kind) + 1 :].partition("|")
-        try:
-            revoked_at = float(value or "")
-        except ValueError:
-            return 0
-        if pttl <= 0 or not ident:  # expired meanwhile, or no TTL: not written by this class
-            return 0
-        iss = iss.replace("%7C", "|").replace("%25", "%")
-        if kind == "sid":
-            self._local.revoke_session(iss, ident, now + pttl / 1000)
-        else:
-            self._local.revoke_subject(iss, ident, revoked_at, now + pttl / 1000)
-        return 1
+    def _write_back_missing(self) -> None:
+        """Write back the hours of which Redis holds fewer revocations than the local copy (it lost some)."""
+        now = self._clock()
+        by_hour: dict[int, list[Revocation]] = {}
+        for revocation in self.revocations.live(now):
+            by_hour.setdefault(expiry_hour(revocation[3]), []).append(revocation)
+        if not by_hour:
+            return
+        hours = sorted(by_hour)
+        pipe = self._redis.pipeline(transaction=False)
+        for hour in hours:
+            pipe.hlen(self._bucket(hour))
+        short = [hour for hour, held in zip(hours, pipe.execute(), strict=True) if held < len(by_hour[hour])]
+        written = 0
+        for hour in short:
+            written += self._write_back(hour, by_hour[hour])
+        if written:
+            logger.warning(REDIS_WRITTEN_BACK, written)
+
+    def _write_back(self, hour: int, revocations: Iterable[Revocation]) -> int:
+        args: list[Any] = []
+        count = 0
+        for revocation in revocations:
+            args += _field(revocation)
+            count += 1
+            if len(args) >= 2 * _WRITE_BACK_BATCH:
+                self._redis.eval(_WRITE_BACK_SCRIPT, 1, self._bucket(hour), hour + HOUR, *args)
+                args = []
+        if args:
+            self._redis.eval(_WRITE_BACK_SCRIPT, 1, self._bucket(hour), hour + HOUR, *args)
+        return count
 
     def _apply(self, data: str) -> None:
-        """Copy one published revocation into the local copy."""
-        try:
-            message = json.loads(data)
-            kind, iss, ident = message["kind"], message["iss"], message["id"]
-            revoked_at, expires_at = float(message["revoked_at"]), float(message["expires_at"])
-            if not isinstance(iss, str) or not isinstance(ident, str):
-                raise TypeError(ident)
-        except (ValueError, TypeError, KeyError):
+        """Copy one published revocation (its field and value) into the local copy."""
+        field, _, value = data.partition(" ")
+        parsed = _parse_field(field, value)
+        if parsed is None:
             logger.warning(BAD_MESSAGE)
             return
+        kind, digest, revoked_at, expires_at = parsed
         if kind == "sid":
-            self._local.revoke_session(iss, ident, expires_at)
-        elif kind == "sub":
-            self._local.revoke_subject(iss, ident, revoked_at, expires_at)
+            self.revocations.add_session(digest, expires_at)
+        else:
+            self.revocations.add_subject(digest, revoked_at, expires_at)
 
 
-def _client(url: str, timeout: float, *, retries: int) -> redis.Redis:
-    """A client for *url*: a plain Redis URL, or one that names the master through Sentinel."""
+def _field(revocation: Revocation) -> list[str]:
+    """A revocation's field and value in its hour's hash.
+
+    ``s<hex>`` holds when the session's revocation ends; ``u<hex>`` the
+    subject's revocation time, then when it ends.  The first number is the
+    one a later write must exceed to replace the value.
+    """
+    kind, digest, revoked_at, expires_at = revocation
+    if kind == "sid":
+        return [f"s{digest:032x}", str(math.ceil(expires_at))]
+    return [f"u{digest:032x}", f"{float(revoked_at)!r} {math.ceil(expires_at)}"]
+
+
+def _parse_field(field: str, value: str) -> tuple[str, int, float, float] | None:
+    """(kind, digest, revoked at, expires at) of a field of an hour's hash; None when it is not one of ours."""
+    if len(field) != 33 or field[0] not in "su":
+        return None
+    try:
+        digest = int(field[1:], 16)
+        numbers = [float(part) for part in value.split(" ")]
+    except ValueError:
+        return None
+    if not all(math.isfinite(number) for number in numbers):
+        return None
+    if field[0] == "s" and len(numbers) == 1:
+        return "sid", digest, 0.0, numbers[0]
+    if field[0] == "u" and len(numbers) == 2:
+        return "sub", digest, numbers[0], numbers[1]
+    return None
+
+
+def _client(url: str, timeout: float, *, retries: int) -> Any:
+    """A client for *url*: a Redis server, the master Sentinel names, or a Cluster."""
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_timeout": timeout,
@@ -376,28 +499,40 @@ def _client(url: str, timeout: float, *, retries: int) -> redis.Redis:
         "socket_keepalive": True,
         "retry": Retry(NoBackoff(), retries),
     }
-    if not _is_sentinel(url):
-        return redis.Redis.from_url(url, **options)
-    sentinels, master, db, credentials, tls = _sentinel_parts(url)
-    sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        sentinels,
-        sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout, "ssl": tls, **credentials},
-        ssl=tls,
-        **credentials,
-    )
-    client: redis.Redis = sentinel.master_for(master, db=db, **options)  # type: ignore[no-untyped-call]
-    return client
+    if _is_cluster(url):
+        hosts, _, _, credentials, tls = _many_hosts(url, names_master=False)
+        nodes = [redis.cluster.ClusterNode(host, port) for host, port in hosts]  # type: ignore[no-untyped-call]
+        cluster_options: dict[str, Any] = {"startup_nodes": nodes, "ssl": tls, **credentials, **options}
+        return redis.cluster.RedisCluster(**cluster_options)
+    if _is_sentinel(url):
+        sentinels, master, db, credentials, tls = _many_hosts(url, names_master=True)
+        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            sentinels,
+            sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout, "ssl": tls, **credentials},
+            ssl=tls,
+            **credentials,
+        )
+        return sentinel.master_for(master, db=db, **options)  # type: ignore[no-untyped-call]
+    return redis.Redis.from_url(url, **options)
 
 
 def _is_sentinel(url: str) -> bool:
     return url.lower().startswith(("redis+sentinel://", "rediss+sentinel://"))
 
 
-def _sentinel_parts(url: str) -> tuple[list[tuple[str, int]], str, int, dict[str, str], bool]:
-    """``redis+sentinel://[user:password@]h:p,h:p/master/db`` -> sentinels, master name, db, credentials, TLS."""
+def _is_cluster(url: str) -> bool:
+    return url.lower().startswith(("redis+cluster://", "rediss+cluster://"))
+
+
+def _many_hosts(url: str, *, names_master: bool) -> tuple[list[tuple[str, int]], str, int, dict[str, str], bool]:
+    """``scheme://[user:password@]h:p,h:p/master/db`` -> hosts, master name, db, credentials, TLS.
+
+    A Sentinel URL names the master and may name a database; a Cluster URL names
+    neither (a Cluster has database 0 only).
+    """
     scheme, _, rest = url.partition("://")
     netloc, _, path = rest.partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
+    userinfo, at, hosts_text = netloc.rpartition("@")
     credentials: dict[str, str] = {}
     if at:
         user, _, password = userinfo.partition(":")
@@ -405,18 +540,21 @@ def _sentinel_parts(url: str) -> tuple[list[tuple[str, int]], str, int, dict[str
             credentials["username"] = unquote(user)
         if password:
             credentials["password"] = unquote(password)
-    sentinels = []
-    for host in hosts.split(","):
+    hosts = []
+    for host in hosts_text.split(","):
         name, colon, port = host.rpartition(":")
         if not colon or not name or not port.isdigit():
-            raise ValueError("each Sentinel is host:port, separated by commas")
-        sentinels.append((name.strip("[]"), int(port)))
+            raise ValueError("each Sentinel or Cluster node is host:port, separated by commas")
+        hosts.append((name.strip("[]"), int(port)))
     master, _, db = path.partition("/")
-    if not master:
-        raise ValueError("the path names the master: redis+sentinel://host:port/master-name/db")
-    if db and not db.isdigit():
-        raise ValueError("the database after the master name is a number")
-    return sentinels, unquote(master), int(db or 0), credentials, scheme.lower().startswith("rediss")
+    if names_master:
+        if not master:
+            raise ValueError("the path names the master: redis+sentinel://host:port/master-name/db")
+        if db and not db.isdigit():
+            raise ValueError("the database after the master name is a number")
+    elif path.strip("/"):
+        raise ValueError("a Cluster URL names its nodes only: redis+cluster://host:port,host:port")
+    return hosts, unquote(master), int(db or 0), credentials, scheme.lower().startswith("rediss")
 
 
 def _seconds(duration: float) -> int:

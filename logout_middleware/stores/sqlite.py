@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ..errors import StoreUnavailableError
 from .base import DEFAULT_MAX_TOKEN_LIFETIME, bounded
+from .revocations import RevocationSet, expiry_hour, session_digest, subject_digest
 
 __all__ = ["SQLiteStore"]
 
@@ -17,61 +18,51 @@ __all__ = ["SQLiteStore"]
 _PRUNE_INTERVAL = 60.0
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS logout_sessions (
-    iss TEXT NOT NULL, sid TEXT NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (iss, sid)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS logout_sessions_expiry ON logout_sessions (expires_at);
-CREATE TABLE IF NOT EXISTS logout_subjects (
-    iss TEXT NOT NULL, sub TEXT NOT NULL, revoked_at REAL NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (iss, sub)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS logout_subjects_expiry ON logout_subjects (expires_at);
+CREATE TABLE IF NOT EXISTS logout_revocations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL, digest BLOB NOT NULL,
+    revoked_at REAL NOT NULL, expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logout_revocations_expiry ON logout_revocations (expires_at);
 CREATE TABLE IF NOT EXISTS logout_jtis (
     iss TEXT NOT NULL, jti TEXT NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (iss, jti)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS logout_jtis_expiry ON logout_jtis (expires_at);
 """
-_COUNT_TABLES = """
-SELECT count(*) FROM sqlite_master
-WHERE type = 'table' AND name IN ('logout_sessions', 'logout_subjects', 'logout_jtis')
-"""
-_REVOKE_SESSION = """
-INSERT INTO logout_sessions VALUES (?, ?, ?)
-ON CONFLICT (iss, sid) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)
-"""
-_REVOKE_SUBJECT = """
-INSERT INTO logout_subjects VALUES (?, ?, ?, ?)
-ON CONFLICT (iss, sub) DO UPDATE SET
-    revoked_at = max(revoked_at, excluded.revoked_at), expires_at = max(expires_at, excluded.expires_at)
-"""
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'logout_%'"
+_REVOKE = "INSERT INTO logout_revocations (kind, digest, revoked_at, expires_at) VALUES (?, ?, ?, ?)"
+_SINCE = "SELECT seq, kind, digest, revoked_at, expires_at FROM logout_revocations WHERE seq > ? AND expires_at > ?"
 # Inserts a new jti, or takes over an expired row not yet pruned; changes nothing on a replay.
 _REMEMBER_JTI = """
 INSERT INTO logout_jtis VALUES (:iss, :jti, :expires_at)
 ON CONFLICT (iss, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE logout_jtis.expires_at <= :now
 """
-_IS_REVOKED = """
-SELECT EXISTS (SELECT 1 FROM logout_sessions WHERE iss = :iss AND sid = :sid AND expires_at > :now)
-    OR EXISTS (
-        SELECT 1 FROM logout_subjects WHERE iss = :iss AND sub = :sub AND expires_at > :now
-        AND (:issued_at IS NULL OR revoked_at >= :issued_at)
-    )
-"""
+_SESSION, _SUBJECT = 0, 1
 
 
 class SQLiteStore:
     """A revocation store in an SQLite database file, shared by the processes of one machine.
 
-    The database runs in WAL mode, so the lookup made on every request never
-    waits for a writer; writers wait up to *timeout* for each other.  Every
-    statement is its own transaction, so any number of processes may write
-    at once.  The tables are named ``logout_*`` and may live in the app's
-    own database.  Do not put the file on a network file system: SQLite's
+    Each revocation is a row of ``logout_revocations`` (its kind, the
+    128-bit digest of :mod:`.revocations`, its times), appended in order.
+    Each process keeps a copy of them in memory for the per-request check,
+    loaded when the store opens and brought up to date with the rows added
+    since, at most every *refresh_interval* seconds (a local, indexed read
+    that never waits for a writer: the database runs in WAL mode).  So a
+    revocation made in one worker holds in the others within that interval,
+    and in this one at once.  Writers wait up to *timeout* for each other.
+    The tables are named ``logout_*`` and may live in the app's own
+    database.  Do not put the file on a network file system: SQLite's
     locking is not reliable there.
+
+    A database written by version 0.1 (tables ``logout_sessions`` and
+    ``logout_subjects``) is converted when it is first opened.
 
     :param path: the database file; created when missing.
     :param max_token_lifetime: the longest a revocation is kept, in seconds;
         at least as long as an app session (its id_token cookie) can live.
     :param timeout: seconds to wait for another process's write before
         raising :class:`StoreUnavailableError`.
+    :param refresh_interval: the longest a revocation made by another process goes unseen here, in seconds.
     :param clock: returns the current time in seconds since the epoch.
     """
 
@@ -81,14 +72,19 @@ class SQLiteStore:
         *,
         max_token_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME,
         timeout: float = 5.0,
+        refresh_interval: float = 0.1,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.max_token_lifetime = max_token_lifetime
         self._clock = clock
+        self._refresh_interval = refresh_interval
         self._next_prune = 0.0
-        # Two connections shared by all threads, each behind its lock (statements take
-        # microseconds): the per-request read never queues behind a write that waits
-        # for another process.
+        #: This process's copy of the revocations.
+        self.revocations = RevocationSet()
+        self._seen_seq = 0
+        self._next_refresh = 0.0
+        # Two connections shared by all threads, each behind its lock: the refresh of the
+        # copy never queues behind a write that waits for another process.
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
         try:
@@ -98,18 +94,22 @@ class SQLiteStore:
         try:
             self._set_up(time.monotonic() + timeout)
             self._reader = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            self._refresh()
         except sqlite3.Error as error:
             self._db.close()
             raise StoreUnavailableError(f"revocation_store: cannot set up the SQLite database: {error}") from None
 
     def _set_up(self, deadline: float) -> None:
-        """Switch to WAL and create the tables, unless done already; retry while another process does it."""
+        """Switch to WAL, create the tables and convert old ones, unless done; retry while another process does."""
         while True:
             try:
                 if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     self._db.execute("PRAGMA journal_mode = WAL")
-                if self._db.execute(_COUNT_TABLES).fetchone()[0] != 3:
+                tables = {row[0] for row in self._db.execute(_TABLES)}
+                if not {"logout_revocations", "logout_jtis"} <= tables:
                     self._db.executescript(_SCHEMA)
+                if tables & {"logout_sessions", "logout_subjects"}:
+                    self._convert_version_1()
                 return
             except sqlite3.OperationalError as error:
                 # Changing the journal mode or the schema can fail at once, without waiting
@@ -118,22 +118,52 @@ class SQLiteStore:
                     raise
                 time.sleep(0.01)
 
+    def _convert_version_1(self) -> None:
+        """Move the revocations of version 0.1's tables (iss and sid in clear) into digests, in one transaction."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            tables = {row[0] for row in db.execute(_TABLES)}
+            rows: list[tuple[int, bytes, float, float]] = []
+            if "logout_sessions" in tables:
+                for iss, sid, expires_at in db.execute("SELECT iss, sid, expires_at FROM logout_sessions"):
+                    rows.append((_SESSION, _blob(session_digest(iss, sid)), 0.0, expires_at))
+                db.execute("DROP TABLE logout_sessions")
+            if "logout_subjects" in tables:
+                for iss, sub, revoked_at, expires_at in db.execute(
+                    "SELECT iss, sub, revoked_at, expires_at FROM logout_subjects"
+                ):
+                    rows.append((_SUBJECT, _blob(subject_digest(iss, sub)), revoked_at, expires_at))
+                db.execute("DROP TABLE logout_subjects")
+            db.executemany(_REVOKE, rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def revoke_session(self, iss: str, sid: str, expires_at: float | None = None) -> None:
         now = self._clock()
-        self._write(now, _REVOKE_SESSION, (iss, sid, bounded(expires_at, now, self.max_token_lifetime)))
+        expires_at = bounded(expires_at, now, self.max_token_lifetime)
+        digest = session_digest(iss, sid)
+        self._write(now, _REVOKE, (_SESSION, _blob(digest), 0.0, expires_at))
+        self.revocations.add_session(digest, expires_at)
 
     def revoke_subject(self, iss: str, sub: str, revoked_at: float, expires_at: float | None = None) -> None:
         now = self._clock()
-        self._write(now, _REVOKE_SUBJECT, (iss, sub, revoked_at, bounded(expires_at, now, self.max_token_lifetime)))
+        expires_at = bounded(expires_at, now, self.max_token_lifetime)
+        digest = subject_digest(iss, sub)
+        self._write(now, _REVOKE, (_SUBJECT, _blob(digest), revoked_at, expires_at))
+        self.revocations.add_subject(digest, revoked_at, expires_at)
 
     def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
-        params = {"iss": iss, "sid": sid, "sub": sub, "issued_at": issued_at, "now": self._clock()}
-        try:
-            with self._read_lock:
-                row = self._reader.execute(_IS_REVOKED, params).fetchone()
-        except sqlite3.OperationalError as error:
-            raise StoreUnavailableError(f"SQLite revocation store: {error}") from None
-        return bool(row[0])
+        if time.monotonic() >= self._next_refresh:
+            self._refresh()
+        return self.revocations.is_revoked(
+            session_digest(iss, sid) if sid is not None else None,
+            subject_digest(iss, sub) if sub is not None else None,
+            issued_at,
+            self._clock(),
+        )
 
     def check_and_remember_jti(self, iss: str, jti: str, expires_at: float | None = None) -> bool:
         now = self._clock()
@@ -145,14 +175,51 @@ class SQLiteStore:
             self._reader.close()
             self._db.close()
 
+    def _refresh(self) -> None:
+        """Take the rows written since the last look into the copy; one thread at a time, the others go on."""
+        if not self._read_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_refresh = time.monotonic() + self._refresh_interval
+            now = self._clock()
+            sessions: dict[int, int] = {}
+            subjects: dict[int, tuple[float, float]] = {}
+            seen = self._seen_seq
+            try:
+                rows = self._reader.execute(_SINCE, (seen, now)).fetchall()
+            except sqlite3.Error as error:
+                # A local database that cannot be read is broken, not slow: say so rather than answer stale.
+                self._next_refresh = 0.0
+                raise StoreUnavailableError(f"SQLite revocation store: {error}") from None
+            for seq, kind, digest, revoked_at, expires_at in rows:
+                seen = max(seen, seq)
+                key = int.from_bytes(digest, "big")
+                if kind == _SESSION:
+                    hour = expiry_hour(expires_at)
+                    if sessions.get(key, 0) < hour:
+                        sessions[key] = hour
+                else:
+                    old = subjects.get(key, (revoked_at, expires_at))
+                    subjects[key] = (max(old[0], revoked_at), max(old[1], expires_at))
+            self.revocations.add_many(sessions, subjects)
+            self._seen_seq = seen
+            if now >= self._next_prune:
+                self.revocations.prune(now)
+        finally:
+            self._read_lock.release()
+
     def _write(self, now: float, statement: str, params: tuple[object, ...] | dict[str, object]) -> int:
         """Run one writing statement (pruning first when due) and return its row count."""
         try:
             with self._write_lock:
                 if now >= self._next_prune:
                     self._next_prune = now + _PRUNE_INTERVAL
-                    for table in ("logout_sessions", "logout_subjects", "logout_jtis"):
+                    for table in ("logout_revocations", "logout_jtis"):
                         self._db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))  # noqa: S608
                 return self._db.execute(statement, params).rowcount
         except sqlite3.OperationalError as error:
             raise StoreUnavailableError(f"SQLite revocation store: {error}") from None
+
+
+def _blob(digest: int) -> bytes:
+    return digest.to_bytes(16, "big")
