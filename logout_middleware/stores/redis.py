@@ -268,7 +268,7 @@ class RedisStore:
         while not self._closed.is_set():
             pubsub = None
             try:
-                self._connect()
+                self._connect(after_failure=failures > 0)
                 pubsub = self._listener.pubsub()
                 self._answered_at = None
                 self._subscribe(pubsub)
@@ -293,14 +293,17 @@ class RedisStore:
             self._closed.wait(_RETRY_DELAYS[min(failures, len(_RETRY_DELAYS) - 1)])
             failures += 1
 
-    def _connect(self) -> None:
+    def _connect(self, *, after_failure: bool) -> None:
         if self._redis is None:
             # One quick retry lets a write survive a connection left stale by a Redis restart.
             self._redis = _client(self._url, self._timeout, retries=1)
         if self._listener is None:
             # No retries for the listener: redis-py would reconnect and resubscribe silently,
             # and the catching up that must follow every reconnection would never happen.
-            self._listener = self._redis if _is_cluster(self._url) else _client(self._url, self._timeout, retries=0)
+            self._listener = _client(self._url, self._timeout, retries=0)
+        elif after_failure and _is_cluster(self._url):
+            # The node it listened on may be gone: ask the cluster again who serves what.
+            self._listener.nodes_manager.initialize()
 
     def _follow(self, pubsub: Any) -> None:
         """Apply what is published until close(); notice a link that went silent; audit now and then."""
