@@ -195,25 +195,35 @@ def test_jti_replay(store: RevocationStore) -> None:
     assert store.check_and_remember_jti(OTHER_ISS, "jti-1", NOW + 120)
 
 
-def test_entries_expire(store: RevocationStore, advance: Callable[[float], None]) -> None:
+#: The end of the hour NOW falls in: revocations of tokens that expire in that hour are kept until then.
+NOW_HOUR_ENDS = 1_700_002_800
+
+
+def test_revocations_end_with_the_hour_their_token_expires_in(store: RevocationStore, clock: Clock) -> None:
     store.revoke_session(ISS, "sid-1", NOW + 1)
     store.revoke_subject(ISS, "user-1", NOW, NOW + 1)
-    assert store.check_and_remember_jti(ISS, "jti-1", NOW + 1)
+    clock.now = NOW_HOUR_ENDS - 1
     assert store.is_revoked(ISS, "sid-1", None, None)
     assert store.is_revoked(ISS, "sid-2", "user-1", NOW - 5)
+    clock.now = NOW_HOUR_ENDS
+    assert not store.is_revoked(ISS, "sid-1", None, None)
+    assert not store.is_revoked(ISS, "sid-2", "user-1", NOW - 5)
+
+
+def test_jtis_expire_to_the_second(store: RevocationStore, advance: Callable[[float], None]) -> None:
+    assert store.check_and_remember_jti(ISS, "jti-1", NOW + 1)
     advance(1)
-    assert not store.is_revoked(ISS, "sid-1", "user-1", NOW - 5)
     assert store.check_and_remember_jti(ISS, "jti-1", NOW + 20)  # an expired jti is forgotten
     assert not store.check_and_remember_jti(ISS, "jti-1", NOW + 20)
 
 
 def test_default_lifetime_and_cap(store: RevocationStore, clock: Clock) -> None:
-    store.revoke_session(ISS, "sid-1")
+    store.revoke_session(ISS, "sid-1")  # until NOW + 3600, so the end of that hour
     store.revoke_session(ISS, "sid-2", NOW + 10 * 3600)  # capped at max_token_lifetime
-    clock.now = NOW + 3599
+    clock.now = NOW_HOUR_ENDS + 3600 - 1
     assert store.is_revoked(ISS, "sid-1", None, None)
     assert store.is_revoked(ISS, "sid-2", None, None)
-    clock.now = NOW + 3600
+    clock.now = NOW_HOUR_ENDS + 3600
     assert not store.is_revoked(ISS, "sid-1", None, None)
     assert not store.is_revoked(ISS, "sid-2", None, None)
 
@@ -224,8 +234,8 @@ def test_expired_entries_are_pruned(local_store: MemoryStore | SQLiteStore, cloc
         local_store.revoke_subject(ISS, f"user-{number}", NOW, NOW + 10)
         local_store.check_and_remember_jti(ISS, f"jti-{number}", NOW + 10)
     assert stored_entries(local_store) == 150
-    clock.now = NOW + 61  # past the prune interval
-    local_store.revoke_session(ISS, "sid-new", NOW + 3600)
+    clock.now = NOW_HOUR_ENDS + 61  # past the hour, and past the prune interval
+    local_store.revoke_session(ISS, "sid-new", clock.now + 3600)
     assert stored_entries(local_store) == 1
     assert local_store.is_revoked(ISS, "sid-new", None, None)
 

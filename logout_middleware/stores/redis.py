@@ -6,7 +6,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -18,7 +18,7 @@ from redis.retry import Retry
 
 from ..errors import StoreDeferredError, StoreUnavailableError
 from .base import DEFAULT_MAX_TOKEN_LIFETIME
-from .revocations import HOUR, RevocationSet, expiry_hour, session_digest, subject_digest
+from .revocations import DIGEST_SIZE, HOUR, RevocationSet, expiry_hour, session_digest, subject_digest
 
 __all__ = ["RedisStore"]
 
@@ -29,58 +29,68 @@ REDIS_SYNCED = "Redis revocation store connected; %d revocations loaded in %.2f 
 REDIS_WRITTEN_BACK = "Redis revocation store: %d revocations written back (Redis had lost them)"
 BAD_MESSAGE = "ignored a malformed message on the Redis revocation channel"
 
-# One revocation into its hour's hash, keeping whichever of the old and new value is later (the
-# value starts with the revocation time of a subject, or the end of a session's revocation); the
-# hash lives until its hour has passed; then every instance is told (unless ARGV[4] is empty).
-# Atomic, and one key: a Cluster runs it on the node of that hash.
-_REVOKE_SCRIPT = """
-local value = ARGV[2]
+# Each script touches one key, so that a Cluster runs it on the node of that key, atomically: the
+# revocation is stored before anyone is told (unless the channel, ARGV[3] or ARGV[4], is empty).
+_REVOKE_SESSION_SCRIPT = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return 1
+"""
+# A subject's revocation time only moves forward: a late, older one must not un-revoke newer sessions.
+_REVOKE_SUBJECT_SCRIPT = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old and tonumber(string.match(old, '^[^ ]+')) > tonumber(string.match(value, '^[^ ]+')) then value = old end
-redis.call('HSET', KEYS[1], ARGV[1], value)
-if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIREAT', KEYS[1], ARGV[3])
-else redis.call('EXPIREAT', KEYS[1], ARGV[3], 'GT') end
+if not old or tonumber(old) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('EXPIREAT', KEYS[1], ARGV[3])
 if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return 1
 """
-# Many revocations into one hour's hash, as above, without telling anyone: a write-back.
-_WRITE_BACK_SCRIPT = """
-for i = 2, #ARGV, 2 do
-    local value = ARGV[i + 1]
-    local old = redis.call('HGET', KEYS[1], ARGV[i])
-    if old and tonumber(string.match(old, '^[^ ]+')) > tonumber(string.match(value, '^[^ ]+')) then value = old end
-    redis.call('HSET', KEYS[1], ARGV[i], value)
-end
-if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1])
-else redis.call('EXPIREAT', KEYS[1], ARGV[1], 'GT') end
+_WRITE_BACK_SESSIONS_SCRIPT = """
+redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
 return 1
 """
+_WRITE_BACK_SUBJECTS_SCRIPT = """
+for i = 2, #ARGV, 2 do
+    local old = redis.call('HGET', KEYS[1], ARGV[i])
+    if not old or tonumber(old) < tonumber(ARGV[i + 1]) then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+return 1
+"""
+# A set of digests as one string, 16 bytes each: one reply to parse instead of one per member.
+_LOAD_SESSIONS_SCRIPT = "return table.concat(redis.call('SMEMBERS', KEYS[1]))"
 _POLL = 0.25  # seconds between checks for close() while no message comes
 _PING_EVERY = 1.0  # seconds between two PINGs on the listener's connection
 _SILENCE = 3.0  # seconds without a PONG after which the link counts as cut, even if TCP says nothing
 _AUDIT_EVERY = 10.0  # seconds between two comparisons of what Redis holds with the local copy
 _RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0)  # waits before reconnecting, the last one repeated
-_WRITE_BACK_BATCH = 2000  # revocations per write-back script call
+_WRITE_BACK_BATCH = 2000  # revocations per write-back script call (Lua's unpack takes some 8000)
+#: The sets each hour's session revocations are spread over: a Cluster spreads them over its masters.
+SHARDS = 16
+_KEY_MARGIN = 60  # seconds a key outlives its hour, for clocks that differ a little between machines
 #: Revocations held here while Redis cannot take them; past that, a write is refused (503).
 MAX_PENDING = 100_000
 
-Revocation = tuple[str, int, float, float]  # "sid" or "sub", digest, revoked at, expires at
+Revocation = tuple[str, bytes, float, int]  # "sid" or "sub", digest, revoked at, the hour it ends
 
 
 class RedisStore:
     """A revocation store kept in Redis, with a copy in each process for the per-request check.
 
-    **In Redis**, the revocations that end in the same hour are one hash,
-    ``{prefix}rev:{hour}``, which expires once that hour has passed: a field
-    ``s<digest>`` (holding when it ends) per revoked session and
-    ``u<digest>`` (holding the revocation time and when it ends) per
-    revoked subject, the digests of
-    :mod:`.revocations`.  So a new instance loads a million revocations with
-    a few dozen ``HGETALL`` (one per hour of ``ttl``), in one pipeline, not a
-    million reads.  Every write is also published on ``{prefix}revocations``;
-    a daemon thread in each process listens there and keeps the local copy,
-    which :meth:`is_revoked` reads without any network round trip.  Replayed
-    logout tokens are detected with ``SET NX`` on ``{prefix}jti:{iss}|{jti}``.
+    **In Redis**, the sessions whose revocations end in the same hour are
+    :data:`SHARDS` sets, ``{prefix}sessions:{hour}:{shard}``, of their
+    16-byte digests (see :mod:`.revocations`; the shard is the digest's first
+    byte modulo the count); the subjects, one hash ``{prefix}subjects:{hour}``
+    from digest to revocation time.  Each key expires once its hour has
+    passed.  So a new instance loads a million revocations with a few
+    hundred commands in one pipeline, each set coming back as one string of
+    digests: about a second, not a million reads.  Every write is also
+    published on ``{prefix}revocations``; a daemon thread in each process
+    listens there and keeps the local copy, which :meth:`is_revoked` reads
+    without any network round trip.  Replayed logout tokens are detected
+    with ``SET NX`` on ``{prefix}jti:{iss}|{jti}``.  Every command names one
+    key, so the same layout works on a Redis Cluster.
 
     What survives what:
 
@@ -93,8 +103,8 @@ class RedisStore:
       ``/logout`` count it as recorded);
     * **Redis restarted empty, or failed over before a write reached the
       replica**: every ten seconds, and after every reconnection, each
-      instance compares how many revocations each hour's hash holds with its
-      local copy, and writes back the hours Redis is short of;
+      instance compares how many revocations each hour holds in Redis with
+      its local copy, and writes back the hours Redis is short of;
     * ``fail_open`` says what :meth:`is_revoked` does meanwhile.
 
     .. warning::
@@ -150,7 +160,7 @@ class RedisStore:
         self._timeout = timeout
         #: This process's copy of the revocations.
         self.revocations = RevocationSet()
-        self._pending: dict[tuple[str, int], Revocation] = {}
+        self._pending: dict[tuple[str, bytes], Revocation] = {}
         self._pending_lock = threading.Lock()
         self._synced = threading.Event()
         self._closed = threading.Event()
@@ -171,17 +181,16 @@ class RedisStore:
             redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
 
     def revoke_session(self, iss: str, sid: str, expires_at: float | None = None) -> None:
-        now = self._clock()
-        expires_at = self._expiry(expires_at, now)
+        hour = expiry_hour(self._expiry(expires_at, self._clock()))
         digest = session_digest(iss, sid)
-        self.revocations.add_session(digest, expires_at)
-        self._write(("sid", digest, now, expires_at))
+        self.revocations.add_sessions((digest,), hour)
+        self._write(("sid", digest, 0.0, hour))
 
     def revoke_subject(self, iss: str, sub: str, revoked_at: float, expires_at: float | None = None) -> None:
-        expires_at = self._expiry(expires_at, self._clock())
+        hour = expiry_hour(self._expiry(expires_at, self._clock()))
         digest = subject_digest(iss, sub)
-        self.revocations.add_subject(digest, revoked_at, expires_at)
-        self._write(("sub", digest, revoked_at, expires_at))
+        self.revocations.add_subject(digest, revoked_at, hour)
+        self._write(("sub", digest, revoked_at, hour))
 
     def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
         if not self.fail_open:
@@ -246,14 +255,29 @@ class RedisStore:
             raise StoreDeferredError(f"the Redis revocation store is unreachable: {error}") from None
 
     def _send(self, revocation: Revocation) -> None:
-        hour = expiry_hour(revocation[3])
-        field, value = _field(revocation)
-        self._redis.eval(
-            _REVOKE_SCRIPT, 1, self._bucket(hour), field, value, hour + HOUR, self._channel, f"{field} {value}"
-        )
+        kind, digest, revoked_at, hour = revocation
+        if kind == "sid":
+            key, message = self._session_key(hour, digest), b"s" + digest + str(hour).encode()
+            self._redis.eval(_REVOKE_SESSION_SCRIPT, 1, key, digest, hour + _KEY_MARGIN, self._channel, message)
+        else:
+            times = f"{float(revoked_at)!r} {hour}".encode()
+            key, message = self._subject_key(hour), b"u" + digest + times
+            self._redis.eval(
+                _REVOKE_SUBJECT_SCRIPT,
+                1,
+                key,
+                digest,
+                repr(float(revoked_at)),
+                hour + _KEY_MARGIN,
+                self._channel,
+                message,
+            )
 
-    def _bucket(self, hour: int) -> str:
-        return f"{self._prefix}rev:{hour}"
+    def _session_key(self, hour: int, digest: bytes) -> str:
+        return f"{self._prefix}sessions:{hour}:{digest[0] % SHARDS}"
+
+    def _subject_key(self, hour: int) -> str:
+        return f"{self._prefix}subjects:{hour}"
 
     def _hours(self) -> list[int]:
         """The hours a live revocation can end in, from now to the end of ``ttl``."""
@@ -302,8 +326,10 @@ class RedisStore:
             # and the catching up that must follow every reconnection would never happen.
             self._listener = _client(self._url, self._timeout, retries=0)
         elif after_failure and _is_cluster(self._url):
-            # The node it listened on may be gone: ask the cluster again who serves what.
+            # The node it listened on, or the one redis-py asks about commands, may be gone:
+            # ask the cluster again who serves what.
             self._listener.nodes_manager.initialize()
+            self._redis.nodes_manager.initialize()
 
     def _follow(self, pubsub: Any) -> None:
         """Apply what is published until close(); notice a link that went silent; audit now and then."""
@@ -323,6 +349,7 @@ class RedisStore:
                 pubsub.ping()
                 pinged = now
             if now - audited >= _AUDIT_EVERY:
+                self.revocations.prune(self._clock())
                 self._write_back_missing()
                 audited = now
 
@@ -356,34 +383,37 @@ class RedisStore:
                 self._pending.pop(key, None)
 
     def _convert_version_1(self) -> None:
-        """Move the revocations version 0.1 left (a key per revocation, iss and id in clear) into the hours' hashes.
+        """Move the revocations version 0.1 left (a key per revocation, iss and id in clear) into the hours' keys.
 
         Once per Redis: a marker key says it was done.
         """
         marker = f"{self._prefix}layout"
-        if self._redis.get(marker) == "2":
+        if self._redis.get(marker) == b"2":
             return
         now = self._clock()
         for kind in ("sid", "sub"):
+            start = len(self._prefix) + len(kind) + 1
             keys = list(self._redis.scan_iter(match=f"{self._prefix}{kind}:*", count=1000))
-            for start in range(0, len(keys), _WRITE_BACK_BATCH):
-                batch = keys[start : start + _WRITE_BACK_BATCH]
+            for first in range(0, len(keys), _WRITE_BACK_BATCH):
+                batch = keys[first : first + _WRITE_BACK_BATCH]
                 pipe = self._redis.pipeline(transaction=False)
                 for key in batch:
                     pipe.get(key)
                     pipe.pttl(key)
                 replies = pipe.execute()
                 for key, value, pttl in zip(batch, replies[::2], replies[1::2], strict=True):
-                    iss, _, ident = key[len(self._prefix) + len(kind) + 1 :].partition("|")
+                    iss, _, ident = key.decode("utf-8", "surrogateescape")[start:].partition("|")
                     iss = iss.replace("%7C", "|").replace("%25", "%")
                     try:
-                        revoked_at = float(value or "")
+                        revoked_at = float(value or b"")
                     except ValueError:
                         continue
                     if pttl > 0 and ident:
-                        digest = session_digest(iss, ident) if kind == "sid" else subject_digest(iss, ident)
-                        revocation = (kind, digest, revoked_at, now + pttl / 1000)
-                        self._send(revocation)
+                        hour = expiry_hour(now + pttl / 1000)
+                        if kind == "sid":
+                            self._send(("sid", session_digest(iss, ident), 0.0, hour))
+                        else:
+                            self._send(("sub", subject_digest(iss, ident), revoked_at, hour))
         self._redis.set(marker, "2")
 
     def _load(self) -> int:
@@ -392,111 +422,110 @@ class RedisStore:
         Merged, not replaced: if Redis lost its data, the revocations this
         process already knows stay in force until they expire.
         """
-        hours = self._hours()
-        pipe = self._redis.pipeline(transaction=False)
-        for hour in hours:
-            pipe.hgetall(self._bucket(hour))
-        sessions: dict[int, int] = {}
-        subjects: dict[int, tuple[float, float]] = {}
         count = 0
-        for fields in pipe.execute():
-            for field, value in fields.items():
-                parsed = _parse_field(field, value)
-                if parsed is None:
-                    continue
-                kind, digest, revoked_at, expires_at = parsed
-                count += 1
-                if kind == "sid":
-                    ends = math.ceil(expires_at)
-                    if sessions.get(digest, 0) < ends:
-                        sessions[digest] = ends
-                else:
-                    old = subjects.get(digest, (revoked_at, expires_at))
-                    subjects[digest] = (max(old[0], revoked_at), max(old[1], expires_at))
-        self.revocations.add_many(sessions, subjects)
+        for hour in self._hours():  # an hour at a time: the replies of all of them at once would double the memory
+            pipe = self._redis.pipeline(transaction=False)
+            for shard in range(SHARDS):
+                # As a raw command: a Cluster pipeline refuses eval() but routes EVAL by its key.
+                pipe.execute_command("EVAL", _LOAD_SESSIONS_SCRIPT, 1, f"{self._prefix}sessions:{hour}:{shard}")
+            pipe.hgetall(self._subject_key(hour))
+            *sets, subjects = pipe.execute()
+            for shard, reply in enumerate(sets):
+                digests = _digests(reply)
+                if digests is None:  # not a whole number of digests: a member that is not ours
+                    members = self._redis.smembers(f"{self._prefix}sessions:{hour}:{shard}")
+                    digests = [member for member in members if len(member) == DIGEST_SIZE]
+                self.revocations.add_sessions(digests, hour)
+                count += len(digests)
+            for digest, value in subjects.items():
+                revoked_at = _number(value)
+                if len(digest) == DIGEST_SIZE and revoked_at is not None:
+                    self.revocations.add_subject(digest, revoked_at, hour)
+                    count += 1
         return count
 
     def _write_back_missing(self) -> None:
-        """Write back the hours of which Redis holds fewer revocations than the local copy (it lost some)."""
-        now = self._clock()
-        by_hour: dict[int, list[Revocation]] = {}
-        for revocation in self.revocations.live(now):
-            by_hour.setdefault(expiry_hour(revocation[3]), []).append(revocation)
-        if not by_hour:
+        """Write back the hours of which Redis holds fewer revocations than the local copy (it lost some).
+
+        Redis may also hold a revocation twice (in two hours, if it was
+        revoked again with a later end), and so hide a loss in that hour;
+        the revocation is still held by every instance that saw it.
+        """
+        held = self.revocations
+        hours = sorted(held.session_counts.keys() | held.subject_counts.keys())
+        if not hours:
             return
-        hours = sorted(by_hour)
         pipe = self._redis.pipeline(transaction=False)
         for hour in hours:
-            pipe.hlen(self._bucket(hour))
-        short = [hour for hour, held in zip(hours, pipe.execute(), strict=True) if held < len(by_hour[hour])]
+            for shard in range(SHARDS):
+                pipe.scard(f"{self._prefix}sessions:{hour}:{shard}")
+            pipe.hlen(self._subject_key(hour))
+        replies = iter(pipe.execute())
         written = 0
-        for hour in short:
-            written += self._write_back(hour, by_hour[hour])
+        for hour in hours:
+            in_redis = sum(next(replies) for _ in range(SHARDS))
+            subjects_in_redis = next(replies)
+            short_of_sessions = in_redis < held.session_counts.get(hour, 0)
+            short_of_subjects = subjects_in_redis < held.subject_counts.get(hour, 0)
+            if short_of_sessions or short_of_subjects:
+                sessions, subjects = held.ending(hour)
+                written += self._write_back(hour, sessions if short_of_sessions else [], subjects)
         if written:
             logger.warning(REDIS_WRITTEN_BACK, written)
 
-    def _write_back(self, hour: int, revocations: Iterable[Revocation]) -> int:
-        args: list[Any] = []
-        count = 0
-        for revocation in revocations:
-            args += _field(revocation)
-            count += 1
-            if len(args) >= 2 * _WRITE_BACK_BATCH:
-                self._redis.eval(_WRITE_BACK_SCRIPT, 1, self._bucket(hour), hour + HOUR, *args)
-                args = []
-        if args:
-            self._redis.eval(_WRITE_BACK_SCRIPT, 1, self._bucket(hour), hour + HOUR, *args)
-        return count
+    def _write_back(self, hour: int, sessions: list[bytes], subjects: list[tuple[bytes, float]]) -> int:
+        by_shard: dict[int, list[bytes]] = {}
+        for digest in sessions:
+            by_shard.setdefault(digest[0] % SHARDS, []).append(digest)
+        expire_at = hour + _KEY_MARGIN
+        for shard, digests in by_shard.items():
+            key = f"{self._prefix}sessions:{hour}:{shard}"
+            for first in range(0, len(digests), _WRITE_BACK_BATCH):
+                self._redis.eval(
+                    _WRITE_BACK_SESSIONS_SCRIPT, 1, key, expire_at, *digests[first : first + _WRITE_BACK_BATCH]
+                )
+        for first in range(0, len(subjects), _WRITE_BACK_BATCH):
+            args = [
+                part
+                for digest, revoked_at in subjects[first : first + _WRITE_BACK_BATCH]
+                for part in (digest, repr(revoked_at))
+            ]
+            self._redis.eval(_WRITE_BACK_SUBJECTS_SCRIPT, 1, self._subject_key(hour), expire_at, *args)
+        return len(sessions) + len(subjects)
 
-    def _apply(self, data: str) -> None:
-        """Copy one published revocation (its field and value) into the local copy."""
-        field, _, value = data.partition(" ")
-        parsed = _parse_field(field, value)
-        if parsed is None:
-            logger.warning(BAD_MESSAGE)
-            return
-        kind, digest, revoked_at, expires_at = parsed
-        if kind == "sid":
-            self.revocations.add_session(digest, expires_at)
+    def _apply(self, data: bytes) -> None:
+        """Copy one published revocation into the local copy: ``s`` or ``u``, the digest, then the times."""
+        kind, digest = data[:1], data[1 : 1 + DIGEST_SIZE]
+        times = [number for part in data[1 + DIGEST_SIZE :].split(b" ") if (number := _number(part)) is not None]
+        well_formed = len(digest) == DIGEST_SIZE and data.count(b" ", 1 + DIGEST_SIZE) == len(times) - 1
+        if kind == b"s" and well_formed and len(times) == 1:
+            self.revocations.add_sessions((digest,), expiry_hour(times[0]))
+        elif kind == b"u" and well_formed and len(times) == 2:
+            self.revocations.add_subject(digest, times[0], times[1])
         else:
-            self.revocations.add_subject(digest, revoked_at, expires_at)
+            logger.warning(BAD_MESSAGE)
 
 
-def _field(revocation: Revocation) -> list[str]:
-    """A revocation's field and value in its hour's hash.
-
-    ``s<hex>`` holds when the session's revocation ends; ``u<hex>`` the
-    subject's revocation time, then when it ends.  The first number is the
-    one a later write must exceed to replace the value.
-    """
-    kind, digest, revoked_at, expires_at = revocation
-    if kind == "sid":
-        return [f"s{digest:032x}", str(math.ceil(expires_at))]
-    return [f"u{digest:032x}", f"{float(revoked_at)!r} {math.ceil(expires_at)}"]
-
-
-def _parse_field(field: str, value: str) -> tuple[str, int, float, float] | None:
-    """(kind, digest, revoked at, expires at) of a field of an hour's hash; None when it is not one of ours."""
-    if len(field) != 33 or field[0] not in "su":
+def _digests(reply: object) -> list[bytes] | None:
+    """The digests in a set loaded as one string; None if the string is not a whole number of them."""
+    if not isinstance(reply, bytes) or len(reply) % DIGEST_SIZE:
         return None
+    return [reply[i : i + DIGEST_SIZE] for i in range(0, len(reply), DIGEST_SIZE)]
+
+
+def _number(text: bytes) -> float | None:
+    """A finite number written as text; None for anything else."""
     try:
-        digest = int(field[1:], 16)
-        numbers = [float(part) for part in value.split(" ")]
+        number = float(text)
     except ValueError:
         return None
-    if not all(math.isfinite(number) for number in numbers):
-        return None
-    if field[0] == "s" and len(numbers) == 1:
-        return "sid", digest, 0.0, numbers[0]
-    if field[0] == "u" and len(numbers) == 2:
-        return "sub", digest, numbers[0], numbers[1]
-    return None
+    return number if math.isfinite(number) else None
 
 
 def _client(url: str, timeout: float, *, retries: int) -> Any:
     """A client for *url*: a Redis server, the master Sentinel names, or a Cluster."""
     options: dict[str, Any] = {
-        "decode_responses": True,
+        "decode_responses": False,
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "socket_keepalive": True,

@@ -43,7 +43,7 @@ class SQLiteStore:
     """A revocation store in an SQLite database file, shared by the processes of one machine.
 
     Each revocation is a row of ``logout_revocations`` (its kind, the
-    128-bit digest of :mod:`.revocations`, its times), appended in order.
+    16-byte digest of :mod:`.revocations`, its times), appended in order.
     Each process keeps a copy of them in memory for the per-request check,
     loaded when the store opens and brought up to date with the rows added
     since, at most every *refresh_interval* seconds (a local, indexed read
@@ -127,13 +127,13 @@ class SQLiteStore:
             rows: list[tuple[int, bytes, float, float]] = []
             if "logout_sessions" in tables:
                 for iss, sid, expires_at in db.execute("SELECT iss, sid, expires_at FROM logout_sessions"):
-                    rows.append((_SESSION, _blob(session_digest(iss, sid)), 0.0, expires_at))
+                    rows.append((_SESSION, session_digest(iss, sid), 0.0, expires_at))
                 db.execute("DROP TABLE logout_sessions")
             if "logout_subjects" in tables:
                 for iss, sub, revoked_at, expires_at in db.execute(
                     "SELECT iss, sub, revoked_at, expires_at FROM logout_subjects"
                 ):
-                    rows.append((_SUBJECT, _blob(subject_digest(iss, sub)), revoked_at, expires_at))
+                    rows.append((_SUBJECT, subject_digest(iss, sub), revoked_at, expires_at))
                 db.execute("DROP TABLE logout_subjects")
             db.executemany(_REVOKE, rows)
             db.execute("COMMIT")
@@ -145,14 +145,14 @@ class SQLiteStore:
         now = self._clock()
         expires_at = bounded(expires_at, now, self.max_token_lifetime)
         digest = session_digest(iss, sid)
-        self._write(now, _REVOKE, (_SESSION, _blob(digest), 0.0, expires_at))
+        self._write(now, _REVOKE, (_SESSION, digest, 0.0, expires_at))
         self.revocations.add_session(digest, expires_at)
 
     def revoke_subject(self, iss: str, sub: str, revoked_at: float, expires_at: float | None = None) -> None:
         now = self._clock()
         expires_at = bounded(expires_at, now, self.max_token_lifetime)
         digest = subject_digest(iss, sub)
-        self._write(now, _REVOKE, (_SUBJECT, _blob(digest), revoked_at, expires_at))
+        self._write(now, _REVOKE, (_SUBJECT, digest, revoked_at, expires_at))
         self.revocations.add_subject(digest, revoked_at, expires_at)
 
     def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
@@ -182,8 +182,7 @@ class SQLiteStore:
         try:
             self._next_refresh = time.monotonic() + self._refresh_interval
             now = self._clock()
-            sessions: dict[int, int] = {}
-            subjects: dict[int, tuple[float, float]] = {}
+            sessions: dict[int, list[bytes]] = {}  # hour -> the sessions whose revocations end then
             seen = self._seen_seq
             try:
                 rows = self._reader.execute(_SINCE, (seen, now)).fetchall()
@@ -193,15 +192,12 @@ class SQLiteStore:
                 raise StoreUnavailableError(f"SQLite revocation store: {error}") from None
             for seq, kind, digest, revoked_at, expires_at in rows:
                 seen = max(seen, seq)
-                key = int.from_bytes(digest, "big")
                 if kind == _SESSION:
-                    hour = expiry_hour(expires_at)
-                    if sessions.get(key, 0) < hour:
-                        sessions[key] = hour
+                    sessions.setdefault(expiry_hour(expires_at), []).append(digest)
                 else:
-                    old = subjects.get(key, (revoked_at, expires_at))
-                    subjects[key] = (max(old[0], revoked_at), max(old[1], expires_at))
-            self.revocations.add_many(sessions, subjects)
+                    self.revocations.add_subject(digest, revoked_at, expires_at)
+            for hour, digests in sessions.items():
+                self.revocations.add_sessions(digests, hour)
             self._seen_seq = seen
             if now >= self._next_prune:
                 self.revocations.prune(now)
@@ -219,7 +215,3 @@ class SQLiteStore:
                 return self._db.execute(statement, params).rowcount
         except sqlite3.OperationalError as error:
             raise StoreUnavailableError(f"SQLite revocation store: {error}") from None
-
-
-def _blob(digest: int) -> bytes:
-    return digest.to_bytes(16, "big")
