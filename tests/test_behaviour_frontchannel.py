@@ -142,13 +142,6 @@ ROWS = [
         ),
         signed_out(),
         id="not-required-iss-and-sid-keep-another-sessions-cookies",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=AssertionError,
-            reason="library bug: with frontchannel_logout_session_required=False, iss and sid that name another "
-            "session still delete this browser's login cookies (with it True they do not); Front-Channel Logout 1.0 "
-            "sends them so that the RP can tell which of its sessions is logged out",
-        ),
     ),
 ]
 

@@ -237,8 +237,9 @@ class FrontchannelLogout:
             ("Cache-Control", "no-store"),
             ("Content-Length", str(len(_SIGNED_OUT_PAGE))),
         ]
-        cookie_is_that_session = session is not None and (sid is None or (session.iss, session.sid) == (iss, sid))
-        if cookie_is_that_session or not config.frontchannel_logout_session_required:
+        # Named by iss and sid, only that session's cookies go; named by nothing (session_required off),
+        # whatever login cookies came.
+        if sid is None or (session is not None and (session.iss, session.sid) == (iss, sid)):
             headers += self._deletions.lines(request.secure)
         logger.info(FRONTCHANNEL_DONE, "session revoked" if revoked else "cookies deleted")
         return Reply(200, headers, _SIGNED_OUT_PAGE)
