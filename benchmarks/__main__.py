@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tests.nginx_server import nginx_binary
+from tests.support.nginx_server import nginx_binary
 
 from . import chart, gateway, inprocess, memory, passthrough, provider, report, served, session_check, urls, wrk
 from .plan import FULL, QUICK

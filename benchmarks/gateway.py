@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from logout_middleware.revocation import open_store
-from tests.nginx_server import gateway_config, nginx_server
-from tests.redis_server import redis_server
-from tests.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
+from logout_middleware.stores import open_store
+from tests.support.nginx_server import gateway_config, nginx_server
+from tests.support.redis_server import redis_server
+from tests.support.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
 from . import checks, wrk
 from .browser import APP_PATH, END_SESSION, header_lines

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from logout_middleware.revocation import RevocationStore, open_store
+from logout_middleware.stores import RevocationStore, open_store
 
 from .plan import PLANS, Plan
 
@@ -98,9 +98,9 @@ def open_filled(setup: Setup, name: str) -> RevocationStore:
 @contextmanager
 def running(plan: Plan) -> Iterator[Setup]:
     """Serve the provider's keys and run redis-server until the block ends; the stores are filled first."""
-    from tests.provider_stub import provider_stub  # noqa: PLC0415 - the workers need none of these
-    from tests.redis_server import redis_server  # noqa: PLC0415
     from tests.support import tokens  # noqa: PLC0415
+    from tests.support.provider import provider_stub  # noqa: PLC0415 - the workers need none of these
+    from tests.support.redis_server import redis_server  # noqa: PLC0415
 
     # tmpfs where there is one: SQLite syncs every write, and filling a store on a disk takes minutes.
     shm = Path("/dev/shm")  # noqa: S108 - the run makes a directory of its own in it

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack
 
-from tests.servers import REPO_ROOT, serve_asgi, serve_wsgi
+from tests.support.servers import REPO_ROOT, serve_asgi, serve_wsgi
 
 from . import checks, wrk
 from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, header_lines, signed_in

@@ -58,7 +58,7 @@ def run(url: str, *, seconds: int, connections: int, headers: Sequence[str], cpu
 
 
 def _without_wrk(url: str, seconds: int, connections: int, headers: Sequence[str], mix: Path | None) -> Load:
-    from tests.load import Shot, run_load  # noqa: PLC0415 - only where wrk is missing
+    from tests.support.load import Shot, run_load  # noqa: PLC0415 - only where wrk is missing
 
     base, (scheme, host, path, *_) = dict(line.split(": ", 1) for line in headers), urlsplit(url)
     pairs = [line.split("\t", 1) for line in mix.read_text().splitlines()] if mix else [["", ""]]
