@@ -26,8 +26,6 @@ from tests.support.tables import FORM, Answer, Case, Values, deletion, prepare_p
 from tests.support.tokens import ROTATED, id_token, logout_token, unsigned
 from tests.support.transports import asgi_sender, drive_asgi
 
-pytestmark = pytest.mark.usefixtures("one_tls_context")
-
 DELETIONS = (deletion("id_token"), deletion("session"))
 SECURE_DELETIONS = (deletion("id_token", secure=True), deletion("session", secure=True))
 
@@ -159,6 +157,22 @@ ROWS = [
         id="keys-unavailable-fails-closed-when-asked",
     ),
     pytest.param(page(ALICE_S1, options={"revocation_store": ClosedStore()}), UNAVAILABLE, id="store-fails-closed"),
+    # -- without the keys, a token's own claims may refuse a request, never let one through ------------------------
+    pytest.param(
+        page(ALICE_S1, provider={"jwks_status": 500}, before=[FRONT_CHANNEL_S1]),
+        STRIPPED,
+        id="keys-unavailable-a-revoked-session-is-stripped-all-the-same",
+    ),
+    pytest.param(
+        page(
+            ALICE_S1,
+            provider={"jwks_status": 500},
+            before=[FRONT_CHANNEL_S1],
+            options={"revocation_store_fail_open": False},
+        ),
+        STRIPPED,
+        id="keys-unavailable-failing-closed-a-revoked-session-is-stripped-not-refused",
+    ),
 ]
 
 OPTIONS: dict[str, Any] = {

@@ -21,8 +21,6 @@ from tests.support.provider import StubState
 from tests.support.tables import FORM, Answer, Case, Values, prepare_provider, row_sender, run_case
 from tests.support.tokens import JWKS, ROTATED, b64, logout_token, unsigned
 
-pytestmark = pytest.mark.usefixtures("one_tls_context")
-
 PATH = "/backchannel-logout"
 
 

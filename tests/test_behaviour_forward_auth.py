@@ -22,8 +22,6 @@ from tests.support.provider import StubState
 from tests.support.tables import FORM, Answer, Case, Values, deletion, prepare_provider, row_sender, run_case
 from tests.support.tokens import ROTATED, id_token, logout_token, unsigned
 
-pytestmark = pytest.mark.usefixtures("one_tls_context")
-
 PATH = "/auth"
 DELETIONS = (deletion("id_token"), deletion("session"))
 

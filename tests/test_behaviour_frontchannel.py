@@ -20,8 +20,6 @@ from tests.support.provider import StubState
 from tests.support.tables import Answer, Case, Values, deletion, prepare_provider, row_sender, run_case
 from tests.support.tokens import id_token, unsigned
 
-pytestmark = pytest.mark.usefixtures("one_tls_context")
-
 PATH = "/frontchannel-logout"
 SIGNED_OUT_PAGE = b"<!DOCTYPE html><title>Signed out</title>"
 DELETIONS = (deletion("id_token"), deletion("session"))

@@ -38,6 +38,7 @@ from logout_middleware.core.values import (
     Verdict,
     plain_reply,
 )
+from logout_middleware.specs.jws import decode_payload
 from tests.support.scripted import ScriptedProvider, drive
 from tests.support.tables import deletion
 from tests.support.tokens import JWKS, ROTATED, b64, id_token, logout_token, unsigned
@@ -468,10 +469,17 @@ def test_keys_that_cannot_be_had_leave_the_check_to_the_fail_policy(fail_open: b
     handler, provider = core(revocation_store_fail_open=fail_open), ScriptedProvider(ISS, jwks_status=500)
     drive(handler.fetch_keys(), provider)
     inspection = handler.inspect(f"id_token={token}", keys_fetched=True)
-    assert inspection == Inspection(needs_keys=True)
+    claims = decode_payload(token, max_size=len(token))
+    assert claims is not None
+    # The token's own claims, unverified, to be looked up: they may refuse the request, never let it through.
+    assert inspection == Inspection(refs=((ISS, "s1", "alice", claims["iat"]),), needs_keys=True)
     if verdict is not None:
         verdict = Verdict(verdict.cookie_header.format(token=token), [], reply=verdict.reply)
-    assert handler.verdict(inspection, None, f"id_token={token}", secure=False) == verdict
+    live = Lookup(revoked=False)
+    assert handler.verdict(inspection, live, f"id_token={token}", secure=False) == verdict
+    revoked = handler.verdict(inspection, Lookup(revoked=True), f"id_token={token}; theme=dark", secure=False)
+    assert revoked is not None
+    assert (revoked.cookie_header, revoked.reply) == ("theme=dark", None), "stripped whatever the fail policy"
 
 
 def test_an_id_token_of_an_unknown_key_asks_for_the_keys_again_then_counts_as_untrusted() -> None:

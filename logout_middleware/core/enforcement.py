@@ -39,11 +39,11 @@ class Enforcement:
         :param lookup: the store's answer about the inspection's sessions (None: not asked, as for
             an inspection without any).
         """
-        if inspection.needs_keys:
+        if inspection.needs_keys and not (lookup is not None and lookup.revoked):
             if self._fail_open:
                 return None
             return self._unavailable(cookie_header, "the provider's keys are not at hand")
-        if not inspection.untrusted:
+        if not inspection.untrusted and not inspection.needs_keys:
             if lookup is None or not (lookup.revoked or lookup.unavailable):
                 return None
             if lookup.unavailable is not None:

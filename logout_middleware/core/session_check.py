@@ -50,7 +50,8 @@ class Inspection:
     #: Login cookies came without a verified id_token: strip them whatever the store says.
     untrusted: bool = False
     #: The id_token cookie can only be verified with the provider's keys: fetch them, then inspect again
-    #: (once more set after that fetch: the keys cannot be had, and the check cannot be made).
+    #: (once more set after that fetch: the keys cannot be had; ``refs`` are then the tokens' own, unverified
+    #: claims, which may refuse the request but never let it through).
     needs_keys: bool = False
     #: The id_token named a key the provider's set lacks: fetch the set again (it may have rotated).
     unknown_key: bool = False
@@ -229,9 +230,25 @@ class SessionCheck:
             if isinstance(ref, Inspection):
                 if ref.unknown_key and keys_fetched:
                     return _UNTRUSTED  # fetched again, and the key is still not the provider's
-                return ref  # still without keys after a fetch: the caller's fail policy decides
+                if ref.needs_keys and keys_fetched:
+                    return self._unverifiable(tokens)  # fetched, and the keys still cannot be had
+                return ref
             refs.append(ref)
         return Inspection(refs=tuple(refs))
+
+    def _unverifiable(self, tokens: Sequence[str]) -> Inspection:
+        """Without the provider's keys, the tokens' own claims are looked up, but only to refuse.
+
+        A client can edit those claims, but editing them can only get its own
+        request refused: a session the store knows as revoked is stripped
+        whatever the fail policy, and the policy decides the rest.
+        """
+        refs = []
+        for token in tokens:
+            claims = read_session_claims(token)
+            if claims is not None and self._issuer_fits(claims.iss):
+                refs.append((claims.iss, claims.key, claims.sub, claims.iat))
+        return Inspection(refs=tuple(refs), needs_keys=True)
 
     def _verified(self, token: str) -> SessionRef | Inspection:
         keys = self._keys.current()

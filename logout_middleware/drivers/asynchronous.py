@@ -18,7 +18,7 @@ from ..core.handler import LogoutHandler
 from ..core.values import Inbound, LogoutRequest, LookUp, Outbound, Reply, Steps, Verdict
 from ..specs.discovery import ProviderMetadata
 from ..stores.opening import ProcessLocalStore, store_for
-from .performing import perform_step
+from .performing import perform_step, tls_context
 
 __all__ = ["AsyncDriver", "read_body", "run_async", "send"]
 
@@ -175,7 +175,7 @@ async def _send(outbound: Outbound) -> Inbound:
 
     try:
         async with (
-            httpx.AsyncClient(timeout=outbound.timeout) as client,
+            httpx.AsyncClient(timeout=outbound.timeout, verify=tls_context()) as client,
             client.stream(outbound.method, outbound.url, headers=outbound.headers, content=outbound.body) as answer,
         ):
             body = b""

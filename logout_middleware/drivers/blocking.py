@@ -20,7 +20,7 @@ from ..core.handler import LogoutHandler
 from ..core.values import Inbound, LogoutRequest, LookUp, Outbound, Reply, Steps, Verdict
 from ..specs.discovery import ProviderMetadata
 from ..stores.opening import ProcessLocalStore, store_for
-from .performing import perform_step
+from .performing import perform_step, tls_context
 
 __all__ = ["SyncDriver", "read_body", "run_sync", "send"]
 
@@ -177,7 +177,7 @@ def _send(outbound: Outbound) -> Inbound:
 
     try:
         with (
-            httpx.Client(timeout=outbound.timeout) as client,
+            httpx.Client(timeout=outbound.timeout, verify=tls_context()) as client,
             client.stream(outbound.method, outbound.url, headers=outbound.headers, content=outbound.body) as answer,
         ):
             body = b""

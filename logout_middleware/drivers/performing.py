@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 from ..core.values import CallOnLogout, LookUp, StoreWrite
 from ..stores.base import RevocationStore, look_up, perform
 
-__all__ = ["HOOK_FAILED", "perform_step"]
+__all__ = ["HOOK_FAILED", "perform_step", "tls_context"]
 
 logger = logging.getLogger("logout_middleware")
 
@@ -34,3 +37,20 @@ def perform_step(
     if isinstance(step, LookUp):
         return look_up(store, step.refs)
     return perform(store, step)
+
+
+def tls_context() -> ssl.SSLContext:
+    """The TLS context for requests to the provider: made once per CA bundle, not once per request.
+
+    Loading the CA bundle costs tens of milliseconds of CPU; httpx would do it
+    for every client.  ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` are honoured as
+    httpx honours them, and read at each call, so a change takes effect.
+    """
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    import httpx  # noqa: PLC0415 - an optional extra, needed only with discovery or revocation
+
+    return httpx.create_ssl_context()

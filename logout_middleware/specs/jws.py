@@ -10,6 +10,7 @@ caller can fetch the set again (the provider may have rotated its keys).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -20,6 +21,7 @@ from ..errors import TokenError, UnknownKeyError
 
 if TYPE_CHECKING:
     from joserfc.jwk import Key
+    from joserfc.jws import JWSRegistry
 
 __all__ = ["decode_payload", "read_header", "verify_signature", "whole_seconds"]
 
@@ -81,12 +83,12 @@ def verify_signature(
     :raises TokenError: the signature does not verify, or the payload is not a JSON object.
     """
     from joserfc.errors import BadSignatureError, JoseError  # noqa: PLC0415
-    from joserfc.jws import JWSRegistry, deserialize_compact  # noqa: PLC0415
+    from joserfc.jws import deserialize_compact  # noqa: PLC0415
 
     key = _select_key(header, alg, jwks, client_secret)
     # The registry allows exactly the one algorithm already checked, so joserfc
     # cannot be talked into another one.
-    registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
+    registry = _registry(alg)
     try:
         payload = deserialize_compact(token, key, registry=registry).payload
     except BadSignatureError:
@@ -97,6 +99,13 @@ def verify_signature(
     if claims is None:
         raise TokenError("token payload is not a JSON object")
     return claims
+
+
+@functools.lru_cache(maxsize=16)
+def _registry(alg: str) -> JWSRegistry:
+    from joserfc.jws import JWSRegistry  # noqa: PLC0415
+
+    return JWSRegistry(algorithms=[alg], strict_check_header=False)
 
 
 def decode_payload(token: str, *, max_size: int) -> dict[str, Any] | None:
@@ -140,7 +149,7 @@ def decode_json(raw: bytes | None) -> dict[str, Any] | None:
 def _select_key(header: Mapping[str, Any], alg: str, jwks: Mapping[str, Any], client_secret: str | None) -> Key:
     """Pick the key to verify with: the client secret for HMAC, else the JWK named by ``kid``."""
     from joserfc.errors import JoseError  # noqa: PLC0415
-    from joserfc.jwk import JWKRegistry, OctKey  # noqa: PLC0415
+    from joserfc.jwk import OctKey  # noqa: PLC0415
     from joserfc.jws import JWSRegistry  # noqa: PLC0415
 
     if alg.startswith("HS"):
@@ -166,9 +175,17 @@ def _select_key(header: Mapping[str, Any], alg: str, jwks: Mapping[str, Any], cl
         # OpenID Connect Core 10.1: with several keys in the set, the kid MUST be given.
         raise TokenError("kid is missing and several keys of the JWKS fit")
     try:
-        key: Key = JWKRegistry.import_key(dict(fitting[0]))
+        return _imported(json.dumps(fitting[0], sort_keys=True))
     except (JoseError, ValueError, TypeError):
         raise TokenError("the key of the JWKS cannot be read") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _imported(jwk: str) -> Key:
+    """A JWK, given as JSON, read into a key: once, as reading an RSA key costs more than verifying with it."""
+    from joserfc.jwk import JWKRegistry  # noqa: PLC0415
+
+    key: Key = JWKRegistry.import_key(json.loads(jwk))
     return key
 
 
