@@ -27,7 +27,7 @@ from typing import Any
 
 from tests.support.nginx_server import nginx_binary
 
-from . import chart, gateway, inprocess, memory, passthrough, provider, report, served, session_check, urls, wrk
+from . import chart, gateway, inprocess, memory, passthrough, provider, report, scale, served, session_check, urls, wrk
 from .plan import FULL, QUICK
 from .report import Figure, Row
 
@@ -39,8 +39,8 @@ _PACKAGES = ("logout-middleware", "pyperf", "starlette", "webob", "joserfc", "cr
 def rows(setup: provider.Setup) -> list[Row]:
     """Every row of the table, in its order: a new module adds its own here."""
     plan = setup.plan
-    return [*passthrough.rows(), *urls.rows(), *session_check.rows(setup), *memory.rows(setup), *served.rows(plan),
-            *gateway.rows(plan)]  # fmt: skip
+    return [*passthrough.rows(), *urls.rows(), *session_check.rows(setup), *memory.rows(setup), *scale.rows(plan),
+            *served.rows(plan), *gateway.rows(plan)]  # fmt: skip
 
 
 def measure(setup: provider.Setup, directory: Path, pyperf_args: tuple[str, ...]) -> dict[str, Figure]:
@@ -55,6 +55,8 @@ def measure(setup: provider.Setup, directory: Path, pyperf_args: tuple[str, ...]
     figures |= session_check.extra_figures(setup)
     say("memory: floods of cookies, and logouts, each in a process of its own")
     figures |= memory.run(directory / "setup.json")
+    say(f"scale: {setup.plan.scale_revocations:,} revocations synced from Redis and SQLite; writes to Redis")
+    figures |= scale.run(setup.plan)
     say("served: uvicorn and gunicorn, loaded by wrk")
     figures |= served.run(setup, setup.plan)
     say("gateway: forward-auth through nginx, loaded by wrk")

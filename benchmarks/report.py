@@ -13,7 +13,8 @@ from typing import Any
 class Figure:
     """The values measured of one thing: pyperf's, one per wrk run, or a single reading.
 
-    *unit* is ``s`` (seconds per request), ``req/s``, ``B`` (bytes) or ``count``.
+    *unit* is ``s`` (seconds, per request unless said otherwise), ``req/s``, ``/s`` (other things a second),
+    ``B`` (bytes) or ``count``.
     """
 
     unit: str
@@ -105,11 +106,13 @@ def quantity(value: float, unit: str, *, signed: bool = False) -> str:
     sign = ("+" if value >= 0 else "-") if signed else ("-" if value < 0 else "")
     size = abs(value)
     if unit == "s":
-        scales = ((1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"))
-        shown, name = next((size / scale, name) for scale, name in scales if size < scale * 1000 or name == "ms")
+        scales = ((1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"), (1.0, "s"))
+        shown, name = next((size / scale, name) for scale, name in scales if size < scale * 1000 or name == "s")
         return f"{sign}{shown:.3g} {name}" if shown < 100 else f"{sign}{shown:.0f} {name}"
     if unit == "req/s":
         return f"{sign}{size:,.0f} req/s"
+    if unit == "/s":
+        return f"{sign}{size:,.0f}/s"
     return f"{sign}{size / 2**20:.1f} MiB" if unit == "B" else f"{sign}{size:.3g}"
 
 

@@ -42,6 +42,9 @@ FIGURES = IN_PROCESS | {
     *(f"memory/{a}-logout-{app}/rss" for a in ("asgi", "wsgi") for app in ("bare", "ours")),
     *(f"served/{server}/{app}" for server in ("uvicorn", "gunicorn") for app in ("bare", "ours", "ours-logout")),
     "gateway/anonymous", "gateway/signed-in", "gateway/mixed",
+    *(f"scale/{store}/{figure}" for store in ("redis", "sqlite") for figure in ("sync", "rss-before", "rss-after")),
+    "scale/check/10", "scale/check/many",
+    *(f"scale/writes/{where}-{writers}" for where in ("redis", "cluster") for writers in ("one", "many")),
 }  # fmt: skip
 TARGETS = {
     "asgi/pass/ours", "asgi/pass-mounted/ours", "wsgi/pass/ours", "wsgi/pass-mounted/ours", "asgi/pass/basehttp",
@@ -51,7 +54,7 @@ TARGETS = {
     *(f"wsgi/session/{store}/cookie" for store in ("memory-large", "memory-huge", "sqlite-large")),
     *(f"memory/asgi-{kind}/rss" for kind in ("forged-token", "forged-session", "new-session")),
     "memory/asgi-logout-ours/rss", "memory/wsgi-logout-ours/rss", "served/uvicorn/ours", "served/gunicorn/ours",
-    "gateway/signed-in", "gateway/mixed",
+    "gateway/signed-in", "gateway/mixed", "scale/redis/sync", "scale/redis/rss-after", "scale/check/many",
 }  # fmt: skip
 
 
