@@ -317,6 +317,30 @@ def test_sqlite_shared_by_two_processes(tmp_path: Path) -> None:
         store.close()
 
 
+def test_sqlite_another_instance_sees_sessions_and_subjects_when_it_opens_and_after(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    writer, reader = SQLiteStore(path), SQLiteStore(path, refresh_interval=0)
+    try:
+        writer.revoke_session(ISS, "sid-before")
+        writer.revoke_subject(ISS, "user-before", revoked_at=time.time())
+        assert reader.is_revoked(ISS, "sid-before", None, None)  # all it had not seen: every row
+        opened = SQLiteStore(path)  # loads what is there: every live row, in the order of their ends
+        try:
+            assert opened.is_revoked(ISS, "sid-before", None, None)
+            assert opened.is_revoked(ISS, None, "user-before", time.time() - 60)
+            assert len(opened.revocations) == 2
+        finally:
+            opened.close()
+        writer.revoke_session(ISS, "sid-after")
+        writer.revoke_subject(ISS, "user-after", revoked_at=time.time())
+        assert reader.is_revoked(ISS, "sid-after", None, None)  # only the rows added since, on its next lookup
+        assert reader.is_revoked(ISS, None, "user-after", time.time() - 60)
+        assert not reader.is_revoked(ISS, "sid-never", "user-never", time.time())
+    finally:
+        writer.close()
+        reader.close()
+
+
 def test_sqlite_locked_database_fails_writes_not_reads(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     store = SQLiteStore(path, timeout=0.05)

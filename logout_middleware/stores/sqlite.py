@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import sqlite3
 import threading
@@ -10,7 +12,7 @@ from collections.abc import Callable
 
 from ..errors import StoreUnavailableError
 from .base import DEFAULT_MAX_TOKEN_LIFETIME, bounded
-from .revocations import RevocationSet, expiry_hour, session_digest, subject_digest
+from .revocations import RevocationSet, session_digest, subject_digest
 
 __all__ = ["SQLiteStore"]
 
@@ -30,7 +32,19 @@ CREATE INDEX IF NOT EXISTS logout_jtis_expiry ON logout_jtis (expires_at);
 """
 _TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'logout_%'"
 _REVOKE = "INSERT INTO logout_revocations (kind, digest, revoked_at, expires_at) VALUES (?, ?, ?, ?)"
-_SINCE = "SELECT seq, kind, digest, revoked_at, expires_at FROM logout_revocations WHERE seq > ? AND expires_at > ?"
+_LAST = "SELECT max(seq) FROM logout_revocations"
+_SINCE = """
+SELECT kind, digest, revoked_at, expires_at FROM logout_revocations WHERE seq > ? AND seq <= ? AND expires_at > ?
+"""
+# With the hour each ends in (revocations.expiry_hour, in SQL that has no ceil everywhere), in order of their ends.
+_SESSIONS_BY_END = """
+SELECT (CAST(expires_at / 3600 AS INTEGER) + (expires_at / 3600 > CAST(expires_at / 3600 AS INTEGER))) * 3600, digest
+FROM logout_revocations WHERE expires_at > ? AND kind = 0 ORDER BY expires_at
+"""
+_SUBJECTS_SINCE = """
+SELECT digest, revoked_at, expires_at FROM logout_revocations
+WHERE seq > ? AND seq <= ? AND expires_at > ? AND kind = 1
+"""
 # Inserts a new jti, or takes over an expired row not yet pruned; changes nothing on a replay.
 _REMEMBER_JTI = """
 INSERT INTO logout_jtis VALUES (:iss, :jti, :expires_at)
@@ -182,27 +196,42 @@ class SQLiteStore:
         try:
             self._next_refresh = time.monotonic() + self._refresh_interval
             now = self._clock()
-            sessions: dict[int, list[bytes]] = {}  # hour -> the sessions whose revocations end then
-            seen = self._seen_seq
             try:
-                rows = self._reader.execute(_SINCE, (seen, now)).fetchall()
+                self._seen_seq = self._read_since(self._seen_seq, now)
             except sqlite3.Error as error:
                 # A local database that cannot be read is broken, not slow: say so rather than answer stale.
                 self._next_refresh = 0.0
                 raise StoreUnavailableError(f"SQLite revocation store: {error}") from None
-            for seq, kind, digest, revoked_at, expires_at in rows:
-                seen = max(seen, seq)
-                if kind == _SESSION:
-                    sessions.setdefault(expiry_hour(expires_at), []).append(digest)
-                else:
-                    self.revocations.add_subject(digest, revoked_at, expires_at)
-            for hour, digests in sessions.items():
-                self.revocations.add_sessions(digests, hour)
-            self._seen_seq = seen
             if now >= self._next_prune:
                 self.revocations.prune(now)
         finally:
             self._read_lock.release()
+
+    def _read_since(self, seen: int, now: float) -> int:
+        """Take the live rows after row *seen* into the copy, in one snapshot; return the last row's number."""
+        reader = self._reader
+        reader.execute("BEGIN")
+        try:
+            last = reader.execute(_LAST).fetchone()[0] or 0
+            if seen == 0:
+                # All of them, in the order of their ends (the index has it): each hour's sessions go in at once.
+                rows = reader.execute(_SESSIONS_BY_END, (now,))
+                for hour, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+                    self.revocations.add_sessions(map(operator.itemgetter(1), group), hour)
+                subjects = reader.execute(_SUBJECTS_SINCE, (0, last, now)).fetchall()
+            else:
+                rows = reader.execute(_SINCE, (seen, last, now))
+                subjects = []
+                for kind, digest, revoked_at, expires_at in rows:
+                    if kind == _SESSION:
+                        self.revocations.add_session(digest, expires_at)
+                    else:
+                        subjects.append((digest, revoked_at, expires_at))
+            for digest, revoked_at, expires_at in subjects:
+                self.revocations.add_subject(digest, revoked_at, expires_at)
+        finally:
+            reader.execute("COMMIT")
+        return int(last)
 
     def _write(self, now: float, statement: str, params: tuple[object, ...] | dict[str, object]) -> int:
         """Run one writing statement (pruning first when due) and return its row count."""
