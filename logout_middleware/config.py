@@ -162,8 +162,9 @@ class LogoutConfig:
     #: Answer `204`, or `401` with the deletions for a revoked session, for nginx `auth_request` / Traefik
     #: `ForwardAuth`.
     forward_auth_path: str | None = None
-    #: `memory://`, `sqlite:///path.db`, `redis://host:port/db`, or a store object; `None`: an SQLite file in a private
-    #: directory below the temporary directory, shared by the app's processes on this machine.
+    #: `memory://`, `sqlite:///path.db`, `redis://host:port/db` (or `redis+sentinel://`, `redis+cluster://`), or a
+    #: store object; `None`: an SQLite file in a private directory below the temporary directory, shared by the app's
+    #: processes on this machine.
     revocation_store: Any = None
     #: Keep answering while the check cannot be made (Redis unreachable, the provider's keys never fetched): from the
     #: local copy; `False` answers checked requests `503` instead.
