@@ -13,7 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .config import LogoutConfig
 from .core.handler import Endpoint
-from .core.values import LogoutRequest, Reply
+from .core.values import LogoutRequest, Reply, Verdict
 from .drivers.asynchronous import AsyncDriver, read_body
 from .errors import DiscoveryError
 from .specs.discovery import ProviderMetadata
@@ -67,6 +67,9 @@ class LogoutMiddleware:
         self._needle = _common_part(self._endpoints)
         self._checks = self.handler.checks_requests
         self._getter = self.config.id_token_getter
+        self._inspect = self.handler.inspect
+        self._inspect_cookies = self.handler.check.inspect  # the same, for apps without an id_token_getter
+        self._settle = self._driver.settle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -82,10 +85,19 @@ class LogoutMiddleware:
                     await self._answer(scope, receive, send, endpoint, root_path)
                     return
             if self._checks:
-                await self._app_unless_revoked(scope, receive, send)
+                # A plain call, not a coroutine: a returning session is settled without one.
+                verdict = self._verdict_now(scope)
+                if verdict is None:
+                    await self.app(scope, receive, send)
+                else:
+                    await self._app_with(verdict, scope, receive, send)
                 return
         elif kind == "websocket" and self._checks:
-            await self._app_unless_revoked(scope, receive, send)
+            verdict = self._verdict_now(scope)
+            if verdict is None:
+                await self.app(scope, receive, send)
+            else:
+                await self._app_with(verdict, scope, receive, send)
             return
         elif kind == "lifespan":
             receive = self._lifespan(receive)
@@ -114,25 +126,44 @@ class LogoutMiddleware:
             request.session.clear()
         await _send_reply(send, reply)
 
-    async def _app_unless_revoked(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Call the app; for a revoked session, without its login cookies and with their deletion.
+    def _verdict_now(self, scope: Scope) -> Verdict | _Wait | None:
+        """What the per-request check makes of the request, when it can say at once; None lets it through.
+
+        ``_WAIT`` when it cannot: the provider's keys must be fetched first.
+        """
+        cookie_header = _cookie_header(scope)
+        session = scope.get("session")
+        if self._getter is None:
+            if not cookie_header and session is None:
+                return None
+            inspection = self._inspect_cookies(cookie_header, session)
+        else:
+            inspection = self._inspect(cookie_header, session, self._getter(scope))
+        if inspection.refs and not (inspection.untrusted or inspection.needs_keys):  # a known session: settle it
+            return self._settle(inspection, cookie_header, scope.get("scheme") in ("https", "wss"))
+        if inspection.needs_keys:
+            return _WAIT
+        if inspection.untrusted:
+            return self._settle(inspection, cookie_header, scope.get("scheme") in ("https", "wss"))
+        return None
+
+    async def _app_with(self, decided: Verdict | _Wait, scope: Scope, receive: Receive, send: Send) -> None:
+        """Call the app as *decided*: without a revoked session's login cookies and with their deletion.
 
         Covers WebSocket handshakes too: a socket opened with a revoked session's
         cookies would keep that session alive in an app that trusts them.
         """
-        cookie_header = _cookie_header(scope)
-        session = scope.get("session")
-        app_id_token = self._getter(scope) if self._getter is not None else None
-        if not cookie_header and session is None and app_id_token is None:
-            await self.app(scope, receive, send)
-            return
         http = scope["type"] == "http"
-        verdict = await self._driver.verdict(
-            cookie_header, session, app_id_token, secure=scope.get("scheme") in ("https", "wss")
-        )
-        if verdict is None:
-            await self.app(scope, receive, send)
-            return
+        cookie_header, session = _cookie_header(scope), scope.get("session")
+        if isinstance(decided, _Wait):
+            app_id_token = self._getter(scope) if self._getter is not None else None
+            secure = scope.get("scheme") in ("https", "wss")
+            waited = await self._driver.verdict(cookie_header, session, app_id_token, secure=secure)
+            if waited is None:
+                await self.app(scope, receive, send)
+                return
+            decided = waited
+        verdict: Verdict = decided
         if verdict.reply is not None:
             if http:
                 await _send_reply(send, verdict.reply)
@@ -185,6 +216,13 @@ class LogoutMiddleware:
             return message
 
         return receive_and_act
+
+
+class _Wait:
+    """The per-request check needs the provider's keys fetched before it can answer."""
+
+
+_WAIT = _Wait()
 
 
 def _cookie_header(scope: Scope) -> str:

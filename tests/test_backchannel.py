@@ -18,6 +18,7 @@ from logout_middleware.asgi import LogoutMiddleware as AsgiMiddleware
 from logout_middleware.core import session_check as sessions
 from logout_middleware.errors import StoreUnavailableError
 from logout_middleware.stores import MemoryStore
+from logout_middleware.stores.redis import RedisStore
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
 from tests.support.apps import echo_asgi, echo_wsgi
 from tests.support.provider import StubState
@@ -376,6 +377,56 @@ def test_redis_going_away_does_not_take_the_app_down(stub: StubState, tmp_path: 
         assert answer.status == 503, "not recorded: the provider must retry"
         assert json.loads(answer.body)["error"] == "temporarily_unavailable"
         store.close()
+
+
+# -- a returning session is looked up again as soon as the store has news ----------------
+
+
+def test_a_returning_session_is_refused_as_soon_as_it_is_revoked(stub: StubState, kind: str) -> None:
+    store = MemoryStore()
+    send = make(kind, stub, revocation_store=store)
+    first, second = id_token(stub.issuer, sid="s1"), id_token(stub.issuer, sid="s2")
+    for _ in range(3):  # returning: settled from what the middleware remembers
+        assert app_saw(send, f"id_token={first}; session=s") == (f"id_token={first}; session=s", [])
+    assert post_token(send, logout_token(stub.issuer, sid="s1")).status == 200
+    assert app_saw(send, f"id_token={first}; session=s") == ("", [deletion("id_token"), deletion("session")])
+    assert app_saw(send, f"id_token={second}; session=s") == (f"id_token={second}; session=s", [])
+    store.revoke_session(stub.issuer, "s2")  # as another instance's write reaching this one's copy
+    assert app_saw(send, f"id_token={second}; session=s") == ("", [deletion("id_token"), deletion("session")])
+
+
+def test_a_returning_session_is_refused_once_another_process_revokes_it(stub: StubState, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    one, other = make("wsgi", stub, revocation_store=url), make("wsgi", stub, revocation_store=url)
+    cookie = f"id_token={id_token(stub.issuer, sid='s1')}; session=s"
+    assert app_saw(one, cookie) == (cookie, [])
+    assert app_saw(one, cookie) == (cookie, [])
+    assert post_token(other, logout_token(stub.issuer, sid="s1")).status == 200
+    deadline = time.monotonic() + 2.0  # the SQLite store reads what others wrote at most every 0.1 s
+    while app_saw(one, cookie)[0] == cookie:
+        assert time.monotonic() < deadline, "the other process's revocation never reached this one"
+        time.sleep(0.02)
+    assert app_saw(one, cookie) == ("", [deletion("id_token"), deletion("session")])
+
+
+def test_a_returning_session_fails_closed_once_redis_is_gone_past_the_grace(stub: StubState, tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis") as redis:
+        store = RedisStore(redis.url, fail_open=False, grace=0.3)
+        try:
+            assert store.wait_until_synced(5)
+            send = make("wsgi", stub, revocation_store=store)
+            cookie = f"id_token={id_token(stub.issuer, sid='s1')}; session=s"
+            assert app_saw(send, cookie) == (cookie, [])
+            assert app_saw(send, cookie) == (cookie, [])
+            redis.stop()
+            deadline = time.monotonic() + 5.0
+            while send("GET", "/page", {"Cookie": cookie}).status == 200:
+                assert time.monotonic() < deadline, "a remembered live session kept passing while Redis was gone"
+                time.sleep(0.05)
+            response = send("GET", "/page", {"Cookie": cookie})
+            assert (response.status, response.get("X-App")) == (503, None)
+        finally:
+            store.close()
 
 
 # -- hardening ----------------------------------------------------------------------

@@ -121,6 +121,8 @@ class SessionCheck:
         self._tokens: dict[str, tuple[SessionRef, bool]] = {}
         # The sessions in signed session cookies: their refs, or () for a session without an id_token.
         self._cookies: dict[str, tuple[SessionRef, ...]] = {}
+        # Whole Cookie headers whose inspection is settled (verified sessions, or none to check).
+        self._headers: dict[str, Inspection] = {}
 
     def inspect(self, cookie_header: str, session: Any = None, *, keys_fetched: bool = False) -> Inspection:
         """Find the sessions *cookie_header* (and the framework's *session*, if given) belong to.
@@ -128,12 +130,22 @@ class SessionCheck:
         :param session: the framework's session of this request (anything with ``get``), or None.
         :param keys_fetched: the provider's keys were just fetched for this request: ask for them no more.
         """
-        if session is not None:
-            id_token = find_id_token(session, self._key_paths)
-            if id_token is not None:
-                ref = self._trusted(id_token)
-                return Inspection(refs=(ref,), in_session=True) if ref is not None else PASS
-            return self._inspect_cookies(cookie_header, self._login_cookies_beside_session, keys_fetched)
+        if session is None:
+            # A returning browser sends the very same header: one lookup instead of parsing it.
+            known = self._headers.get(cookie_header)
+            if known is not None:
+                return known
+            inspection = self._inspect_header(cookie_header, keys_fetched)
+            if inspection is PASS or (inspection.refs and not (inspection.untrusted or inspection.needs_keys)):
+                self._remember(self._headers, cookie_header, inspection)  # settled: verified, or nothing to check
+            return inspection
+        id_token = find_id_token(session, self._key_paths)
+        if id_token is not None:
+            ref = self._trusted(id_token)
+            return Inspection(refs=(ref,), in_session=True) if ref is not None else PASS
+        return self._inspect_cookies(cookie_header, self._login_cookies_beside_session, keys_fetched)
+
+    def _inspect_header(self, cookie_header: str, keys_fetched: bool) -> Inspection:
         if self._signed_cookie is not None and self.session_cookie in cookie_header:
             refs = self._signed_sessions(cookie_header)
             if refs:

@@ -18,7 +18,7 @@ from ..core.handler import LogoutHandler
 from ..core.values import Inbound, LogoutRequest, LookUp, Outbound, Reply, Steps, Verdict
 from ..specs.discovery import ProviderMetadata
 from ..stores.opening import ProcessLocalStore, store_for
-from .performing import perform_step, tls_context
+from .performing import Settling, perform_step, tls_context
 
 __all__ = ["AsyncDriver", "read_body", "run_async", "send"]
 
@@ -42,6 +42,8 @@ class AsyncDriver:
         self.core = LogoutHandler(config)
         #: The revocation store, opened by the process that first uses it; None when requests are not checked.
         self.store: ProcessLocalStore | None = store_for(config)
+        #: Settles an inspection that needs no keys fetched (see :class:`~.performing.Settling`).
+        self.settle = Settling(self.core, self.store)
         self._keys_lock: Any = None  # an anyio.Lock, made in the event loop that needs it
 
     async def answer(self, request: LogoutRequest) -> Reply:
@@ -59,8 +61,7 @@ class AsyncDriver:
         if inspection.needs_keys:
             await self._fetch_keys(inspection.unknown_key)
             inspection = core.inspect(cookie_header, session, app_id_token, keys_fetched=True)
-        lookup = perform_step(LookUp(inspection.refs), self.store, None) if inspection.refs else None
-        return core.verdict(inspection, lookup, cookie_header, secure)
+        return self.settle(inspection, cookie_header, secure)
 
     async def discover(self) -> ProviderMetadata | None:
         """Fetch the provider's discovery metadata now.

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 from ..config import LogoutConfig
 from ..core.handler import LogoutHandler
-from ..core.values import Inbound, LogoutRequest, LookUp, Outbound, Reply, Steps, Verdict
+from ..core.values import Inbound, LogoutRequest, Outbound, Reply, Steps, Verdict
 from ..specs.discovery import ProviderMetadata
 from ..stores.opening import ProcessLocalStore, store_for
-from .performing import perform_step, tls_context
+from .performing import Settling, perform_step, tls_context
 
 __all__ = ["SyncDriver", "read_body", "run_sync", "send"]
 
@@ -39,6 +39,8 @@ class SyncDriver:
         self.core = LogoutHandler(config)
         #: The revocation store, opened by the process that first uses it; None when requests are not checked.
         self.store: ProcessLocalStore | None = store_for(config)
+        #: Settles an inspection that needs no keys fetched (see :class:`~.performing.Settling`).
+        self.settle = Settling(self.core, self.store)
         self._keys_lock = threading.Lock()
 
     def answer(self, request: LogoutRequest) -> Reply:
@@ -59,8 +61,7 @@ class SyncDriver:
                 if inspection.unknown_key or core.keys.current() is None:
                     self.run(core.fetch_keys(unknown_key=inspection.unknown_key))
             inspection = core.inspect(cookie_header, session, app_id_token, keys_fetched=True)
-        lookup = perform_step(LookUp(inspection.refs), self.store, None) if inspection.refs else None
-        return core.verdict(inspection, lookup, cookie_header, secure)
+        return self.settle(inspection, cookie_header, secure)
 
     def discover(self) -> ProviderMetadata | None:
         """Fetch the provider's discovery metadata now.

@@ -9,10 +9,16 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from ..core.values import CallOnLogout, LookUp, StoreWrite
-from ..stores.base import RevocationStore, look_up, perform
+from ..core.handler import LogoutHandler
+from ..core.session_check import Inspection
+from ..core.values import CallOnLogout, LookUp, StoreWrite, Verdict
+from ..stores.base import RevocationStore, generation_of, look_up, perform
+from ..stores.opening import ProcessLocalStore
 
-__all__ = ["HOOK_FAILED", "perform_step", "tls_context"]
+__all__ = ["HOOK_FAILED", "Settling", "perform_step", "tls_context"]
+
+# Cookie headers remembered as live at once: the bound keeps a flood of distinct ones from filling memory.
+_LIVE_SIZE = 8192
 
 logger = logging.getLogger("logout_middleware")
 
@@ -37,6 +43,46 @@ def perform_step(
     if isinstance(step, LookUp):
         return look_up(store, step.refs)
     return perform(store, step)
+
+
+class Settling:
+    """Settles the per-request check of an inspection that needs no keys: a local lookup, then the core's verdict.
+
+    A returning browser sends the same header, inspected into the very same
+    (cached) inspection: while the store's generation has not moved since
+    its sessions were found live, they are still live (time only ends
+    revocations), and the lookup is skipped.  The headers remembered so are
+    bounded.
+    """
+
+    def __init__(self, core: LogoutHandler, local: ProcessLocalStore | None) -> None:
+        self._verdict = core.verdict
+        self._local = local
+        self._live: dict[str, tuple[Inspection, int]] = {}
+        self._store: RevocationStore | None = None  # the store last looked at, and whether it has a generation
+        self._has_generation = False
+
+    def __call__(self, inspection: Inspection, cookie_header: str, secure: bool) -> Verdict | None:
+        local = self._local
+        if not inspection.refs or local is None:
+            return self._verdict(inspection, None, cookie_header, secure)
+        store = local.opened or local.current()
+        if store is not self._store:  # the first request, or the first after a fork
+            self._store, self._has_generation = store, generation_of(store) is not None or hasattr(store, "generation")
+            self._live.clear()
+        generation = store.generation if self._has_generation else None  # type: ignore[attr-defined]
+        if generation is not None:
+            known = self._live.get(cookie_header)
+            if known is not None and known[0] is inspection and known[1] == generation:
+                return None
+        lookup = look_up(store, inspection.refs)
+        verdict = self._verdict(inspection, lookup, cookie_header, secure)
+        if verdict is None and generation is not None and not lookup.revoked and lookup.unavailable is None:
+            live = self._live
+            if len(live) >= _LIVE_SIZE:
+                del live[next(iter(live))]  # the oldest: dicts keep insertion order
+            live[cookie_header] = (inspection, generation)
+        return verdict
 
 
 def tls_context() -> ssl.SSLContext:

@@ -57,6 +57,18 @@ class RevocationStore(Protocol):
         """Release connections and threads; the store is unusable afterwards."""
 
 
+def generation_of(store: object) -> int | None:
+    """The store's ``generation``, if it has one: a number that grows whenever a revocation is added.
+
+    While it stays the same, a session the store found live is still live,
+    and the drivers do not ask again.  A store without one (the protocol
+    does not require it), or one whose answers may change otherwise (a Redis
+    store that fails closed, while Redis is away), gives None.
+    """
+    generation = getattr(store, "generation", None)
+    return generation if isinstance(generation, int) else None
+
+
 def perform(store: RevocationStore, write: StoreWrite) -> StoreOutcome:
     """Carry out one write the core asked for, and say how it went; never raises for an unreachable store."""
     try:
@@ -73,12 +85,19 @@ def perform(store: RevocationStore, write: StoreWrite) -> StoreOutcome:
     return StoreOutcome("written")
 
 
+# The two answers of every lookup that succeeds: made once, as lookups run on every checked request.
+_REVOKED, _NOT_REVOKED = Lookup(revoked=True), Lookup(revoked=False)
+
+
 def look_up(store: RevocationStore, refs: Iterable[SessionRef]) -> Lookup:
     """Whether any of the sessions *refs* names is revoked; never raises for an unreachable store."""
     try:
-        return Lookup(revoked=any(store.is_revoked(*ref) for ref in refs))
+        for ref in refs:
+            if store.is_revoked(*ref):
+                return _REVOKED
     except StoreUnavailableError as error:  # raised only by a store set to fail closed
         return Lookup(revoked=False, unavailable=str(error))
+    return _NOT_REVOKED
 
 
 def bounded(expires_at: float | None, now: float, max_token_lifetime: float) -> float:

@@ -62,6 +62,11 @@ class MemoryStore:
             self._clock(),
         )
 
+    @property
+    def generation(self) -> int:
+        """Grows with every revocation added (see :func:`~logout_middleware.stores.base.generation_of`)."""
+        return self.revocations.generation
+
     def check_and_remember_jti(self, iss: str, jti: str, expires_at: float | None = None) -> bool:
         now = self._clock()
         expires_at = bounded(expires_at, now, self.max_token_lifetime)

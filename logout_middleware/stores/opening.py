@@ -179,29 +179,25 @@ class ProcessLocalStore:
     def __init__(self, opener: Callable[[], RevocationStore], *, sync_wait: float = 2.0) -> None:
         self._opener = opener
         self._sync_wait = sync_wait
-        self._store: RevocationStore | None = None
+        #: The store, if this process has opened it (an attribute, not a property: read on every checked request).
+        self.opened: RevocationStore | None = None
         self._lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forget)
 
-    @property
-    def opened(self) -> RevocationStore | None:
-        """The store, if this process has opened it."""
-        return self._store
-
     def current(self) -> RevocationStore:
         """The store of this process, opened now if need be."""
-        store = self._store
+        store = self.opened
         if store is not None:
             return store
         with self._lock:
-            if self._store is None:
+            if self.opened is None:
                 opened = self._opener()
                 wait_until_synced = getattr(opened, "wait_until_synced", None)
                 if wait_until_synced is not None:
                     wait_until_synced(self._sync_wait)
-                self._store = opened
+                self.opened = opened
                 atexit.register(self.close)
-            return self._store
+            return self.opened
 
     def revoke_session(self, iss: str, sid: str, expires_at: float | None = None) -> None:
         self.current().revoke_session(iss, sid, expires_at)
@@ -210,7 +206,7 @@ class ProcessLocalStore:
         self.current().revoke_subject(iss, sub, revoked_at, expires_at)
 
     def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
-        store = self._store or self.current()
+        store = self.opened or self.current()
         return store.is_revoked(iss, sid, sub, issued_at)
 
     def check_and_remember_jti(self, iss: str, jti: str, expires_at: float | None = None) -> bool:
@@ -218,13 +214,13 @@ class ProcessLocalStore:
 
     def close(self) -> None:
         with self._lock:
-            store, self._store = self._store, None
+            store, self.opened = self.opened, None
         if store is not None:
             store.close()
 
     def _forget(self) -> None:
         # In a forked child: the parent's store (its sockets, threads, SQLite handles) is not ours to use or close.
-        self._store = None
+        self.opened = None
         self._lock = threading.Lock()
 
 

@@ -204,6 +204,13 @@ class RedisStore:
             self._clock(),
         )
 
+    @property
+    def generation(self) -> int | None:
+        """Grows with every revocation the local copy takes; None while failing closed may soon refuse."""
+        if not self.fail_open and self._lost_since is not None:
+            return None
+        return self.revocations.generation
+
     def check_and_remember_jti(self, iss: str, jti: str, expires_at: float | None = None) -> bool:
         now = self._clock()
         seconds = _seconds(self._expiry(expires_at, now) - now)

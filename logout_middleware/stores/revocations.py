@@ -71,6 +71,9 @@ class RevocationSet:
         self.session_counts: dict[int, int] = {}
         self.subject_counts: dict[int, int] = {}
         self.lock = threading.Lock()
+        #: Grows with every revocation added: while it stays, a session found live stays live (time only ends
+        #: revocations), so a caller may skip looking it up again.
+        self.generation = 0
         self._hours: dict[int, int] = {}  # one int object per hour, pointed at by all its revocations
 
     def __len__(self) -> int:
@@ -107,6 +110,7 @@ class RevocationSet:
             held.update(new)
             if new:
                 counts[hour] = counts.get(hour, 0) + len(new)
+                self.generation += 1
 
     def add_subject(self, digest: bytes, revoked_at: float, expires_at: float) -> None:
         """Revoke every session of a subject issued until *revoked_at*; the later revocation wins."""
@@ -121,10 +125,12 @@ class RevocationSet:
                 if hour > old[1]:
                     self.subject_counts[old[1]] -= 1
                 else:
+                    self.generation += 1
                     return
             else:
                 return
             self.subject_counts[hour] = self.subject_counts.get(hour, 0) + 1
+            self.generation += 1
 
     def ending(self, hour: int) -> tuple[list[bytes], list[tuple[bytes, float]]]:
         """The sessions, and the subjects with their revocation times, whose revocations end at *hour*."""

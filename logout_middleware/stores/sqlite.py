@@ -179,6 +179,13 @@ class SQLiteStore:
             self._clock(),
         )
 
+    @property
+    def generation(self) -> int:
+        """Grows with every revocation added here or, once read, by another process."""
+        if time.monotonic() >= self._next_refresh:
+            self._refresh()
+        return self.revocations.generation
+
     def check_and_remember_jti(self, iss: str, jti: str, expires_at: float | None = None) -> bool:
         now = self._clock()
         params = {"iss": iss, "jti": jti, "expires_at": bounded(expires_at, now, self.max_token_lifetime), "now": now}
