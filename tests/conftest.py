@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.provider import StubState, provider_stub
+from tests.support.redis_server import RedisStores
 
 
 @pytest.fixture(params=["wsgi", "asgi"])
@@ -33,6 +34,14 @@ def module_stub() -> Iterator[StubState]:
     """One stand-in provider for all the rows of a module's table; tests.support.tables.prepare_provider resets it."""
     with provider_stub() as state:
         yield state
+
+
+@pytest.fixture
+def redis_stores() -> Iterator[RedisStores]:
+    """Opens Redis stores (``redis_stores.open(url, **options)``), each loaded from Redis; closed after the test."""
+    stores = RedisStores()
+    yield stores
+    stores.close()
 
 
 @pytest.fixture(autouse=True)

@@ -6,54 +6,24 @@ different slots and so on different masters; each test checks that they do.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from redis.cluster import ClusterNode, RedisCluster
 
 from logout_middleware.errors import StoreDeferredError
 from logout_middleware.stores import redis as redis_module
-from logout_middleware.stores.redis import SHARDS, RedisStore
+from logout_middleware.stores.redis import SHARDS
 from logout_middleware.stores.revocations import HOUR, expiry_hour
+from tests.support.polling import eventually
 from tests.support.redis_cluster import ClusterSet, redis_cluster
+from tests.support.redis_server import RedisStores
 
 pytestmark = pytest.mark.servers
 
 ISS = "https://op.example"
 HOURS = 8  # revocations end in this many different hours, so in as many hashes
-
-StoreFactory = Callable[..., RedisStore]
-
-
-@pytest.fixture
-def make_store() -> Iterator[StoreFactory]:
-    stores: list[RedisStore] = []
-
-    def make(url: str, **options: Any) -> RedisStore:
-        store = RedisStore(url, **options)
-        stores.append(store)
-        assert store.wait_until_synced(10), "the store never loaded from the cluster"
-        return store
-
-    yield make
-    closers = [threading.Thread(target=store.close) for store in stores]
-    for closer in closers:
-        closer.start()
-    for closer in closers:
-        closer.join()
-
-
-def eventually(check: Callable[[], bool], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def node_url(port: int) -> str:
@@ -96,12 +66,12 @@ def masters_holding(cluster: ClusterSet) -> set[int]:
 
 
 def test_revocations_written_through_one_node_reach_an_instance_started_from_another(
-    tmp_path: Path, make_store: StoreFactory
+    tmp_path: Path, redis_stores: RedisStores
 ) -> None:
     with redis_cluster(tmp_path, replicas=0) as cluster:
         first, second = cluster.ports[0], cluster.ports[2]
-        writer = make_store(node_url(first))
-        reader = make_store(node_url(second))
+        writer = redis_stores.open(node_url(first))
+        reader = redis_stores.open(node_url(second))
         for index in range(300):
             writer.revoke_session(ISS, f"sid-{index}", expires_at=ends(index))
         for index in range(50):
@@ -113,7 +83,7 @@ def test_revocations_written_through_one_node_reach_an_instance_started_from_ano
         assert all(writer.is_revoked(ISS, None, f"sub-{index}", time.time() - 10) for index in range(50))
         assert not reader.is_revoked(ISS, "sid-never", None, None)
 
-        newcomer = make_store(cluster.url)
+        newcomer = redis_stores.open(cluster.url)
         assert len(newcomer.revocations) == 350
         assert held_in_redis(cluster) == 300
 
@@ -122,12 +92,12 @@ def test_revocations_written_through_one_node_reach_an_instance_started_from_ano
 
 
 def test_failovers_and_a_lost_set_lose_no_revocation(
-    tmp_path: Path, make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, redis_stores: RedisStores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(redis_module, "_AUDIT_EVERY", 0.5)
     with redis_cluster(tmp_path) as cluster:
-        writer = make_store(cluster.url)
-        reader = make_store(cluster.url)
+        writer = redis_stores.open(cluster.url)
+        reader = redis_stores.open(cluster.url)
         deferred = 0
 
         def revoke(indexes: range) -> None:
@@ -164,7 +134,7 @@ def test_failovers_and_a_lost_set_lose_no_revocation(
         finally:
             client.close()
 
-        assert len(make_store(cluster.url).revocations) == 300
+        assert len(redis_stores.open(cluster.url).revocations) == 300
         assert all(reader.is_revoked(ISS, f"sid-{index}", None, None) for index in range(300))
         print(f"{deferred} of 300 revocations were deferred during the failovers")
 

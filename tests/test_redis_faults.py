@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,8 +17,9 @@ import redis
 
 from logout_middleware.errors import StoreDeferredError, StoreUnavailableError
 from logout_middleware.stores.redis import RedisStore
+from tests.support.polling import time_until
 from tests.support.redis_sentinel import redis_sentinel
-from tests.support.redis_server import RedisServer, redis_server
+from tests.support.redis_server import RedisServer, RedisStores, redis_server
 from tests.support.tcp_proxy import tcp_proxy
 from tests.support.tokens import id_token
 from tests.support.transports import middleware_sender
@@ -32,34 +33,6 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
         yield started
 
 
-@pytest.fixture
-def stores() -> Iterator[list[RedisStore]]:
-    """Stores a test makes; closed after it, side by side."""
-    made: list[RedisStore] = []
-    yield made
-    closers = [threading.Thread(target=store.close) for store in made]
-    for closer in closers:
-        closer.start()
-    for closer in closers:
-        closer.join()
-
-
-def synced(stores: list[RedisStore], url: str, **options: Any) -> RedisStore:
-    store = RedisStore(url, **options)
-    stores.append(store)
-    assert store.wait_until_synced(10), "the store never loaded from Redis"
-    return store
-
-
-def eventually(check: Callable[[], bool], within: float) -> float:
-    """Poll *check* until true; return how long it took, or fail after *within* seconds."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < within, f"not within {within} s"
-        time.sleep(0.05)
-    return time.monotonic() - started
-
-
 def refuses(store: RedisStore) -> bool:
     try:
         store.is_revoked(ISS, "any", None, None)
@@ -71,21 +44,21 @@ def refuses(store: RedisStore) -> bool:
 # -- 3. a silently cut link is noticed within a few seconds --------------------------------
 
 
-def test_a_paused_link_is_noticed_and_fail_closed_trips(server: RedisServer, stores: list[RedisStore]) -> None:
+def test_a_paused_link_is_noticed_and_fail_closed_trips(server: RedisServer, redis_stores: RedisStores) -> None:
     with tcp_proxy("127.0.0.1", server.port) as proxy:
-        store = synced(stores, proxy.url_for_redis(), fail_open=False, grace=0.5)
-        open_store = synced(stores, proxy.url_for_redis())
+        store = redis_stores.open(proxy.url_for_redis(), fail_open=False, grace=0.5)
+        open_store = redis_stores.open(proxy.url_for_redis())
         store.revoke_session(ISS, "before")
-        eventually(lambda: open_store.is_revoked(ISS, "before", None, None), within=2.0)
+        time_until(lambda: open_store.is_revoked(ISS, "before", None, None), within=2.0)
         proxy.pause()  # no reset, no FIN: the bytes just stop
-        noticed = eventually(lambda: not store.wait_until_synced(0), within=6.0)
+        noticed = time_until(lambda: not store.wait_until_synced(0), within=6.0)
         assert noticed < 5.0, f"noticed after {noticed:.1f} s"
-        eventually(lambda: refuses(store), within=2.0)
+        time_until(lambda: refuses(store), within=2.0)
         started = time.monotonic()
         assert open_store.is_revoked(ISS, "before", None, None), "fail open answers from the local copy"
         assert time.monotonic() - started < 0.05, "and never waits on the silent link"
         proxy.resume()
-        eventually(lambda: store.wait_until_synced(0), within=10.0)
+        time_until(lambda: store.wait_until_synced(0), within=10.0)
         assert store.is_revoked(ISS, "before", None, None)
 
 
@@ -93,52 +66,50 @@ def test_a_paused_link_is_noticed_and_fail_closed_trips(server: RedisServer, sto
 
 
 def test_a_front_channel_logout_during_an_outage_reaches_redis_later(
-    server: RedisServer, stores: list[RedisStore], stub: Any
+    server: RedisServer, redis_stores: RedisStores, stub: Any
 ) -> None:
     from tests.support.tokens import JWKS
 
     stub.jwks = JWKS
-    shared = RedisStore(server.url)
-    stores.append(shared)
-    assert shared.wait_until_synced(10)
+    shared = redis_stores.open(server.url)
     send = middleware_sender("wsgi", issuer=stub.issuer, client_id="rp", frontchannel_logout_path="/fc",
                              clear_cookies=["session"], revocation_store=shared)  # fmt: skip
     cookie = f"id_token={id_token(stub.issuer, sid='away')}; session=s"
     assert send("GET", "/page", {"Cookie": cookie}).status == 200
     server.stop()
-    eventually(lambda: not shared.wait_until_synced(0), within=6.0)
+    time_until(lambda: not shared.wait_until_synced(0), within=6.0)
     answer = send("GET", "/fc?" + urlencode({"iss": stub.issuer, "sid": "away"}), {})
     assert answer.status == 200, "recorded here: a frame is never retried"
     assert shared.pending == 1
     assert send("GET", "/page", {"Cookie": cookie}).body.endswith(b"cookie="), "refused here at once"
     server.start()
-    eventually(lambda: shared.pending == 0, within=10.0)
-    later = synced(stores, server.url)  # an instance started after the outage
+    time_until(lambda: shared.pending == 0, within=10.0)
+    later = redis_stores.open(server.url)  # an instance started after the outage
     assert later.is_revoked(stub.issuer, "away", None, None)
 
 
 def test_after_an_empty_restart_the_instances_write_their_revocations_back(
-    server: RedisServer, stores: list[RedisStore]
+    server: RedisServer, redis_stores: RedisStores
 ) -> None:
-    first = synced(stores, server.url)
-    second = synced(stores, server.url)
+    first = redis_stores.open(server.url)
+    second = redis_stores.open(server.url)
     for index in range(50):
         first.revoke_session(ISS, f"s{index}")
     first.revoke_subject(ISS, "user", revoked_at=time.time())
-    eventually(lambda: second.is_revoked(ISS, "s49", None, None), within=2.0)
+    time_until(lambda: second.is_revoked(ISS, "s49", None, None), within=2.0)
     server.stop()
     server.start()  # nothing was saved: Redis is empty
-    eventually(lambda: first.wait_until_synced(0) and second.wait_until_synced(0), within=10.0)
+    time_until(lambda: first.wait_until_synced(0) and second.wait_until_synced(0), within=10.0)
     with redis.Redis.from_url(server.url, decode_responses=True) as client:
 
         def written_back() -> int:
             sessions = sum(client.scard(key) for key in client.keys("logout:sessions:*"))
             return sessions + sum(client.hlen(key) for key in client.keys("logout:subjects:*"))
 
-        eventually(lambda: written_back() == 51, within=15.0)
+        time_until(lambda: written_back() == 51, within=15.0)
         keys = client.keys("logout:sessions:*") + client.keys("logout:subjects:*")
         assert all(client.ttl(key) > 3600 for key in keys), "with the time they had left"
-    newcomer = synced(stores, server.url)
+    newcomer = redis_stores.open(server.url)
     assert newcomer.is_revoked(ISS, "s0", None, None)
     assert newcomer.is_revoked(ISS, None, "user", time.time() - 60)
 
@@ -146,13 +117,13 @@ def test_after_an_empty_restart_the_instances_write_their_revocations_back(
 # -- 6. Redis Sentinel: a failover loses no revocation, and the app never blocks ---------------
 
 
-def test_a_sentinel_failover_loses_no_revocation(tmp_path: Path, stores: list[RedisStore]) -> None:
+def test_a_sentinel_failover_loses_no_revocation(tmp_path: Path, redis_stores: RedisStores) -> None:
     with redis_sentinel(tmp_path / "sentinel") as sentinel:
-        writer = synced(stores, sentinel.url)
-        reader = synced(stores, sentinel.url)
+        writer = redis_stores.open(sentinel.url)
+        reader = redis_stores.open(sentinel.url)
         for index in range(20):
             writer.revoke_session(ISS, f"before-{index}")
-        eventually(lambda: reader.is_revoked(ISS, "before-19", None, None), within=2.0)
+        time_until(lambda: reader.is_revoked(ISS, "before-19", None, None), within=2.0)
         old_master = sentinel.master_port()
         checks: list[float] = []
         stop = threading.Event()
@@ -169,7 +140,7 @@ def test_a_sentinel_failover_loses_no_revocation(tmp_path: Path, stores: list[Re
         try:
             new_master = sentinel.kill_master()
             assert new_master != old_master
-            eventually(lambda: writer.wait_until_synced(0) and reader.wait_until_synced(0), within=15.0)
+            time_until(lambda: writer.wait_until_synced(0) and reader.wait_until_synced(0), within=15.0)
 
             def writes() -> bool:
                 try:
@@ -178,13 +149,13 @@ def test_a_sentinel_failover_loses_no_revocation(tmp_path: Path, stores: list[Re
                     return False
                 return True
 
-            eventually(writes, within=10.0)
+            time_until(writes, within=10.0)
         finally:
             stop.set()
             checker.join()
-        eventually(lambda: reader.is_revoked(ISS, "after", None, None), within=3.0)
+        time_until(lambda: reader.is_revoked(ISS, "after", None, None), within=3.0)
         assert max(checks) < 0.05, "the per-request check never waited on the failover"
-        newcomer = synced(stores, sentinel.url)
+        newcomer = redis_stores.open(sentinel.url)
         assert all(newcomer.is_revoked(ISS, f"before-{index}", None, None) for index in range(20))
         assert newcomer.is_revoked(ISS, "after", None, None)
 

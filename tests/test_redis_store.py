@@ -12,11 +12,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -26,12 +24,11 @@ from logout_middleware.stores import open_store
 from logout_middleware.stores.redis import BAD_MESSAGE, REDIS_LOST, SHARDS, RedisStore
 from logout_middleware.stores.revocations import expiry_hour, session_digest, subject_digest
 
-from .support.redis_server import RedisServer, free_port, redis_server
+from .support.polling import eventually
+from .support.redis_server import RedisServer, RedisStores, free_port, redis_server
 
 ISS = "https://op.example"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-StoreFactory = Callable[..., RedisStore]
 
 
 @pytest.fixture
@@ -40,39 +37,8 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
         yield started
 
 
-@pytest.fixture
-def make_store() -> Iterator[StoreFactory]:
-    """Make RedisStores that are closed after the test."""
-    stores: list[RedisStore] = []
-
-    def make(url: str, *, synced: bool = True, **options: Any) -> RedisStore:
-        store = RedisStore(url, **options)
-        stores.append(store)
-        if synced:
-            assert store.wait_until_synced(5), "the store never loaded from Redis"
-        return store
-
-    yield make
-    # Closed side by side: each close() waits up to a quarter second for its listener thread.
-    closers = [threading.Thread(target=store.close) for store in stores]
-    for closer in closers:
-        closer.start()
-    for closer in closers:
-        closer.join()
-
-
-def eventually(check: Callable[[], bool], within: float) -> bool:
-    """Poll *check* until it is true or *within* seconds have passed."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
-def test_revocation_seen_by_another_instance_within_a_second(server: RedisServer, make_store: StoreFactory) -> None:
-    first, second = make_store(server.url), make_store(server.url)
+def test_revocation_seen_by_another_instance_within_a_second(server: RedisServer, redis_stores: RedisStores) -> None:
+    first, second = redis_stores.open(server.url), redis_stores.open(server.url)
     first.revoke_session(ISS, "sid-1")
     assert first.is_revoked(ISS, "sid-1", None, None)  # the writer sees it at once
     assert eventually(lambda: second.is_revoked(ISS, "sid-1", None, None), within=1.0)
@@ -96,8 +62,8 @@ _OTHER_PROCESS = textwrap.dedent(
 )
 
 
-def test_revocation_from_another_process_seen_within_a_second(server: RedisServer, make_store: StoreFactory) -> None:
-    store = make_store(server.url)
+def test_revocation_from_another_process_seen_within_a_second(server: RedisServer, redis_stores: RedisStores) -> None:
+    store = redis_stores.open(server.url)
     child = subprocess.Popen(
         [sys.executable, "-c", _OTHER_PROCESS, server.url], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT
     )
@@ -111,17 +77,17 @@ def test_revocation_from_another_process_seen_within_a_second(server: RedisServe
     assert child.returncode == 0
 
 
-def test_jti_replay_across_instances(server: RedisServer, make_store: StoreFactory) -> None:
-    first, second = make_store(server.url), make_store(server.url)
+def test_jti_replay_across_instances(server: RedisServer, redis_stores: RedisStores) -> None:
+    first, second = redis_stores.open(server.url), redis_stores.open(server.url)
     assert first.check_and_remember_jti(ISS, "jti-1", time.time() + 60)
     assert not second.check_and_remember_jti(ISS, "jti-1", time.time() + 60)
     assert not first.check_and_remember_jti(ISS, "jti-1", time.time() + 60)
     assert second.check_and_remember_jti(ISS, "jti-2")
 
 
-def test_the_layout_in_redis(server: RedisServer, make_store: StoreFactory) -> None:
+def test_the_layout_in_redis(server: RedisServer, redis_stores: RedisStores) -> None:
     """Per hour in which revocations end: sets of session digests, a hash of subject digests; gone after the hour."""
-    store = make_store(server.url, ttl=600)
+    store = redis_stores.open(server.url, ttl=600)
     now = time.time()
     store.revoke_session(ISS, "sid-1", now + 120)
     store.revoke_subject(ISS, "auth0|42", revoked_at=1_700_000_000.5, expires_at=now + 600)
@@ -140,19 +106,19 @@ def test_the_layout_in_redis(server: RedisServer, make_store: StoreFactory) -> N
     assert keys == {sessions_key, subjects_key, "logout:layout", f"logout:jti:{ISS}|jti-1"}, "no sid or sub in clear"
 
 
-def test_a_new_instance_loads_what_is_in_redis(server: RedisServer, make_store: StoreFactory) -> None:
-    writer = make_store(server.url)
+def test_a_new_instance_loads_what_is_in_redis(server: RedisServer, redis_stores: RedisStores) -> None:
+    writer = redis_stores.open(server.url)
     odd_iss = "https://op.example/a|b%7C"  # '|' and '%' in iss must round-trip through the keys
     writer.revoke_session(odd_iss, "sid|with|pipes")
     writer.revoke_subject(ISS, "user-1", revoked_at=time.time() + 100)
     writer.revoke_subject(ISS, "user-1", revoked_at=time.time())  # older: must not lower the first
-    reader = make_store(server.url)
+    reader = redis_stores.open(server.url)
     assert reader.is_revoked(odd_iss, "sid|with|pipes", None, None)
     assert not reader.is_revoked("https://op.example/a", "b%7C|sid|with|pipes", None, None)
     assert reader.is_revoked(ISS, None, "user-1", time.time() + 50)
 
 
-def test_foreign_members_in_the_hours_keys_are_ignored(server: RedisServer, make_store: StoreFactory) -> None:
+def test_foreign_members_in_the_hours_keys_are_ignored(server: RedisServer, redis_stores: RedisStores) -> None:
     hour = expiry_hour(time.time() + 60)
     kept, foreign = session_digest(ISS, "sid-kept"), session_digest(ISS, "sid-x")
     with redis.Redis.from_url(server.url) as client:
@@ -161,14 +127,14 @@ def test_foreign_members_in_the_hours_keys_are_ignored(server: RedisServer, make
         client.hset(f"logout:subjects:{hour}", mapping={foreign[:-1]: b"1", foreign: b"not-a-time", kept: b"inf"})
         for key in client.keys("logout:*"):
             client.expire(key, 600)
-    store = make_store(server.url)
+    store = redis_stores.open(server.url)
     assert store.is_revoked(ISS, "sid-kept", None, None)
     assert not store.is_revoked(ISS, "sid-x", None, None)
     assert len(store.revocations) == 1
 
 
 def test_listener_survives_an_unexpected_error(
-    server: RedisServer, make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    server: RedisServer, redis_stores: RedisStores, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     load = RedisStore._load
     calls: list[int] = []
@@ -180,18 +146,18 @@ def test_listener_survives_an_unexpected_error(
         return load(self)
 
     monkeypatch.setattr(RedisStore, "_load", flaky_load)
-    make_store(server.url)  # synced after a retry
+    redis_stores.open(server.url)  # synced after a retry
     assert [record.exc_info is not None for record in caplog.records if record.msg == REDIS_LOST] == [True]
 
 
-def test_catch_up_after_reconnect(tmp_path: Path, server: RedisServer, make_store: StoreFactory) -> None:
-    missed = make_store(server.url)
+def test_catch_up_after_reconnect(tmp_path: Path, server: RedisServer, redis_stores: RedisStores) -> None:
+    missed = redis_stores.open(server.url)
     missed.revoke_session(ISS, "sid-before")
     server.stop()
     # Meanwhile another instance writes to a Redis this one cannot see; its messages are lost for it.
     port = next(port for port in iter(free_port, None) if port != server.port)  # not where `missed` looks
     with redis_server(tmp_path / "elsewhere", port=port) as elsewhere:
-        writer = make_store(elsewhere.url)
+        writer = redis_stores.open(elsewhere.url)
         writer.revoke_session(ISS, "sid-while-away")
         writer.revoke_subject(ISS, "user-while-away", revoked_at=time.time())
         assert elsewhere.command("SAVE") == "+OK"
@@ -203,8 +169,8 @@ def test_catch_up_after_reconnect(tmp_path: Path, server: RedisServer, make_stor
     assert missed.is_revoked(ISS, "sid-before", None, None)  # the local copy is merged, not replaced
 
 
-def test_redis_gone_fail_open(server: RedisServer, make_store: StoreFactory, caplog: pytest.LogCaptureFixture) -> None:
-    store = make_store(server.url)
+def test_redis_gone_fail_open(server: RedisServer, redis_stores: RedisStores, caplog: pytest.LogCaptureFixture) -> None:
+    store = redis_stores.open(server.url)
     store.revoke_session(ISS, "sid-1")
     server.stop()
     assert eventually(lambda: not store.wait_until_synced(0), within=2.0)
@@ -234,8 +200,8 @@ def test_redis_gone_fail_open(server: RedisServer, make_store: StoreFactory, cap
     assert subjects == [subject_digest(ISS, "user-1")]
 
 
-def test_redis_gone_fail_closed(server: RedisServer, make_store: StoreFactory) -> None:
-    store = make_store(server.url, fail_open=False, grace=0.3)
+def test_redis_gone_fail_closed(server: RedisServer, redis_stores: RedisStores) -> None:
+    store = redis_stores.open(server.url, fail_open=False, grace=0.3)
     store.revoke_session(ISS, "sid-1")
     assert store.is_revoked(ISS, "sid-1", None, None)
     server.stop()
@@ -253,11 +219,11 @@ def test_redis_gone_fail_closed(server: RedisServer, make_store: StoreFactory) -
     assert store.is_revoked(ISS, "sid-1", None, None)
 
 
-def test_redis_never_reached(make_store: StoreFactory, caplog: pytest.LogCaptureFixture) -> None:
+def test_redis_never_reached(redis_stores: RedisStores, caplog: pytest.LogCaptureFixture) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     with caplog.at_level(logging.WARNING, logger="logout_middleware"):
-        open_ = make_store(url, synced=False)
-        closed = make_store(url, synced=False, fail_open=False, grace=0)
+        open_ = redis_stores.open(url, synced=False)
+        closed = redis_stores.open(url, synced=False, fail_open=False, grace=0)
         assert eventually(lambda: any(record.msg == REDIS_LOST for record in caplog.records), within=2.0)
     assert not open_.is_revoked(ISS, "sid-1", None, None)
     with pytest.raises(StoreUnavailableError):
@@ -281,16 +247,16 @@ GARBAGE_MESSAGES = (
 
 
 def test_malformed_messages_are_ignored(
-    server: RedisServer, make_store: StoreFactory, caplog: pytest.LogCaptureFixture
+    server: RedisServer, redis_stores: RedisStores, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = make_store(server.url)
+    store = redis_stores.open(server.url)
     client = redis.Redis.from_url(server.url)
     try:
         for garbage in GARBAGE_MESSAGES:
             client.publish("logout:revocations", garbage)
     finally:
         client.close()
-    writer = make_store(server.url)
+    writer = redis_stores.open(server.url)
     writer.revoke_session(ISS, "sid-1")
     assert eventually(lambda: store.is_revoked(ISS, "sid-1", None, None), within=1.0)
     assert [record.msg for record in caplog.records].count(BAD_MESSAGE) == len(GARBAGE_MESSAGES)

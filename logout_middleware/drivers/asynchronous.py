@@ -14,11 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..config import LogoutConfig
-from ..core.handler import LogoutHandler
 from ..core.values import Inbound, LogoutRequest, LookUp, Outbound, Reply, Steps, Verdict
 from ..specs.discovery import ProviderMetadata
-from ..stores.opening import ProcessLocalStore, store_for
-from .performing import Settling, perform_step, tls_context
+from .performing import DriverBase, perform_step, tls_context
 
 __all__ = ["AsyncDriver", "read_body", "run_async", "send"]
 
@@ -26,7 +24,7 @@ T = TypeVar("T")
 _MAX_ANSWER = 1024 * 1024
 
 
-class AsyncDriver:
+class AsyncDriver(DriverBase):
     """The core of the ASGI front door, driven with async I/O; it owns the middleware's revocation store.
 
     Store writes and the app's ``on_logout`` hook may wait (on Redis, on an
@@ -38,12 +36,7 @@ class AsyncDriver:
     """
 
     def __init__(self, config: LogoutConfig) -> None:
-        self.config = config
-        self.core = LogoutHandler(config)
-        #: The revocation store, opened by the process that first uses it; None when requests are not checked.
-        self.store: ProcessLocalStore | None = store_for(config)
-        #: Settles an inspection that needs no keys fetched (see :class:`~.performing.Settling`).
-        self.settle = Settling(self.core, self.store)
+        super().__init__(config)
         self._keys_lock: Any = None  # an anyio.Lock, made in the event loop that needs it
 
     async def answer(self, request: LogoutRequest) -> Reply:
@@ -69,16 +62,6 @@ class AsyncDriver:
         :raises DiscoveryError: the provider did not answer, or not usably.
         """
         return await self.run(self.core.provider_metadata())
-
-    def open_store(self) -> None:
-        """Open the revocation store in this process now (it may wait: call it in a worker thread)."""
-        if self.store is not None:
-            self.store.current()
-
-    def close(self) -> None:
-        """Close the revocation store this process opened, if any (it may wait: call it in a worker thread)."""
-        if self.store is not None:
-            self.store.close()
 
     async def run(self, steps: Steps[T]) -> T:
         """Run the core's steps to the end, awaiting each."""

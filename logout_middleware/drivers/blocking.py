@@ -16,11 +16,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from ..config import LogoutConfig
-from ..core.handler import LogoutHandler
 from ..core.values import Inbound, LogoutRequest, Outbound, Reply, Steps, Verdict
 from ..specs.discovery import ProviderMetadata
-from ..stores.opening import ProcessLocalStore, store_for
-from .performing import Settling, perform_step, tls_context
+from .performing import DriverBase, perform_step, tls_context
 
 __all__ = ["SyncDriver", "read_body", "run_sync", "send"]
 
@@ -28,19 +26,14 @@ T = TypeVar("T")
 _MAX_ANSWER = 1024 * 1024
 
 
-class SyncDriver:
+class SyncDriver(DriverBase):
     """The core of one front door, driven with blocking I/O; it owns the middleware's revocation store.
 
     :param config: the options.
     """
 
     def __init__(self, config: LogoutConfig) -> None:
-        self.config = config
-        self.core = LogoutHandler(config)
-        #: The revocation store, opened by the process that first uses it; None when requests are not checked.
-        self.store: ProcessLocalStore | None = store_for(config)
-        #: Settles an inspection that needs no keys fetched (see :class:`~.performing.Settling`).
-        self.settle = Settling(self.core, self.store)
+        super().__init__(config)
         self._keys_lock = threading.Lock()
 
     def answer(self, request: LogoutRequest) -> Reply:
@@ -69,16 +62,6 @@ class SyncDriver:
         :raises DiscoveryError: the provider did not answer, or not usably.
         """
         return self.run(self.core.provider_metadata())
-
-    def open_store(self) -> None:
-        """Open the revocation store in this process now, rather than at the first request that needs it."""
-        if self.store is not None:
-            self.store.current()
-
-    def close(self) -> None:
-        """Close the revocation store this process opened, if any."""
-        if self.store is not None:
-            self.store.close()
 
     def run(self, steps: Steps[T]) -> T:
         """Run the core's steps to the end, performing each with blocking I/O."""

@@ -9,13 +9,14 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from ..config import LogoutConfig
 from ..core.handler import LogoutHandler
 from ..core.session_check import Inspection
 from ..core.values import CallOnLogout, LookUp, StoreWrite, Verdict
 from ..stores.base import RevocationStore, generation_of, look_up, perform
-from ..stores.opening import ProcessLocalStore
+from ..stores.opening import ProcessLocalStore, store_for
 
-__all__ = ["HOOK_FAILED", "Settling", "perform_step", "tls_context"]
+__all__ = ["HOOK_FAILED", "DriverBase", "Settling", "perform_step", "tls_context"]
 
 # Cookie headers remembered as live at once: the bound keeps a flood of distinct ones from filling memory.
 _LIVE_SIZE = 8192
@@ -83,6 +84,31 @@ class Settling:
                 del live[next(iter(live))]  # the oldest: dicts keep insertion order
             live[cookie_header] = (inspection, generation)
         return verdict
+
+
+class DriverBase:
+    """What both drivers hold: the core, and the revocation store they own (opened per process)."""
+
+    def __init__(self, config: LogoutConfig) -> None:
+        self.config = config
+        self.core = LogoutHandler(config)
+        #: The revocation store, opened by the process that first uses it; None when requests are not checked.
+        self.store: ProcessLocalStore | None = store_for(config)
+        #: Settles an inspection that needs no keys fetched (see :class:`Settling`).
+        self.settle = Settling(self.core, self.store)
+
+    def open_store(self) -> None:
+        """Open the revocation store in this process now, rather than at the first request that needs it.
+
+        It may wait (on Redis, on an SQLite lock): under ASGI, call it in a worker thread.
+        """
+        if self.store is not None:
+            self.store.current()
+
+    def close(self) -> None:
+        """Close the revocation store this process opened, if any (it may wait, as :meth:`open_store`)."""
+        if self.store is not None:
+            self.store.close()
 
 
 def tls_context() -> ssl.SSLContext:

@@ -55,12 +55,7 @@ class MemoryStore:
         self.revocations.add_subject(subject_digest(iss, sub), revoked_at, expires_at)
 
     def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
-        return self.revocations.is_revoked(
-            session_digest(iss, sid) if sid is not None else None,
-            subject_digest(iss, sub) if sub is not None else None,
-            issued_at,
-            self._clock(),
-        )
+        return self.revocations.revokes(iss, sid, sub, issued_at, self._clock())
 
     @property
     def generation(self) -> int:

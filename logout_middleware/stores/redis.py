@@ -197,12 +197,7 @@ class RedisStore:
             lost_since = self._lost_since
             if lost_since is not None and time.monotonic() - lost_since > self.grace:
                 raise StoreUnavailableError(f"the Redis revocation store has been unreachable for over {self.grace} s")
-        return self.revocations.is_revoked(
-            session_digest(iss, sid) if sid is not None else None,
-            subject_digest(iss, sub) if sub is not None else None,
-            issued_at,
-            self._clock(),
-        )
+        return self.revocations.revokes(iss, sid, sub, issued_at, self._clock())
 
     @property
     def generation(self) -> int | None:

@@ -91,6 +91,15 @@ class RevocationSet:
                 return True
         return False
 
+    def revokes(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None, now: float) -> bool:
+        """:meth:`is_revoked` for a session's claims, as a store's ``is_revoked`` is asked."""
+        return self.is_revoked(
+            session_digest(iss, sid) if sid is not None else None,
+            subject_digest(iss, sub) if sub is not None else None,
+            issued_at,
+            now,
+        )
+
     def add_session(self, digest: bytes, expires_at: float) -> None:
         """Revoke a session until the end of the hour of *expires_at* (a later end already held stays)."""
         self.add_sessions((digest,), expiry_hour(expires_at))

@@ -172,12 +172,7 @@ class SQLiteStore:
     def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
         if time.monotonic() >= self._next_refresh:
             self._refresh()
-        return self.revocations.is_revoked(
-            session_digest(iss, sid) if sid is not None else None,
-            subject_digest(iss, sub) if sub is not None else None,
-            issued_at,
-            self._clock(),
-        )
+        return self.revocations.revokes(iss, sid, sub, issued_at, self._clock())
 
     @property
     def generation(self) -> int:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["RedisServer", "free_port", "redis_server"]
+__all__ = ["RedisServer", "RedisStores", "free_port", "redis_server"]
 
 HOST = "127.0.0.1"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -108,3 +110,28 @@ def free_port() -> int:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class RedisStores:
+    """The Redis stores a test opens (see the ``redis_stores`` fixture): closed after it, side by side."""
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def open(self, url: str, *, synced: bool = True, **options: Any) -> Any:
+        """A :class:`~logout_middleware.stores.redis.RedisStore` on *url*, loaded from Redis unless *synced* is off."""
+        from logout_middleware.stores.redis import RedisStore
+
+        store = RedisStore(url, **options)
+        self.made.append(store)
+        if synced:
+            assert store.wait_until_synced(10), "the store never loaded from Redis"
+        return store
+
+    def close(self) -> None:
+        # Side by side: each close() waits up to a quarter second for its listener thread.
+        closers = [threading.Thread(target=store.close) for store in self.made]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join()
