@@ -121,8 +121,10 @@ class SessionCheck:
         self._tokens: dict[str, tuple[SessionRef, bool]] = {}
         # The sessions in signed session cookies: their refs, or () for a session without an id_token.
         self._cookies: dict[str, tuple[SessionRef, ...]] = {}
-        # Whole Cookie headers whose inspection is settled (verified sessions, or none to check).
+        # Whole Cookie headers whose inspection is settled (verified sessions, or none to check), and the
+        # inspections of id_tokens in the framework's session: the same object for the same session.
         self._headers: dict[str, Inspection] = {}
+        self._in_session: dict[str, Inspection] = {}
 
     def inspect(self, cookie_header: str, session: Any = None, *, keys_fetched: bool = False) -> Inspection:
         """Find the sessions *cookie_header* (and the framework's *session*, if given) belong to.
@@ -141,8 +143,15 @@ class SessionCheck:
             return inspection
         id_token = find_id_token(session, self._key_paths)
         if id_token is not None:
+            known = self._in_session.get(id_token)
+            if known is not None:
+                return known
             ref = self._trusted(id_token)
-            return Inspection(refs=(ref,), in_session=True) if ref is not None else PASS
+            if ref is None:
+                return PASS
+            inspection = Inspection(refs=(ref,), in_session=True)
+            self._remember(self._in_session, id_token, inspection)
+            return inspection
         return self._inspect_cookies(cookie_header, self._login_cookies_beside_session, keys_fetched)
 
     def _inspect_header(self, cookie_header: str, keys_fetched: bool) -> Inspection:

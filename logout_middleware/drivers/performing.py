@@ -49,17 +49,18 @@ def perform_step(
 class Settling:
     """Settles the per-request check of an inspection that needs no keys: a local lookup, then the core's verdict.
 
-    A returning browser sends the same header, inspected into the very same
-    (cached) inspection: while the store's generation has not moved since
-    its sessions were found live, they are still live (time only ends
-    revocations), and the lookup is skipped.  The headers remembered so are
+    A returning session is inspected into the very same (cached) inspection
+    object: while the store's generation has not moved since its sessions
+    were found live, they are still live (time only ends revocations), and
+    the lookup is skipped.  Inspections are remembered by identity (the
+    entry keeps the object alive, so its id cannot be another's), and
     bounded.
     """
 
     def __init__(self, core: LogoutHandler, local: ProcessLocalStore | None) -> None:
         self._verdict = core.verdict
         self._local = local
-        self._live: dict[str, tuple[Inspection, int]] = {}
+        self._live: dict[int, tuple[Inspection, int]] = {}
         self._store: RevocationStore | None = None  # the store last looked at, and whether it has a generation
         self._has_generation = False
 
@@ -73,7 +74,7 @@ class Settling:
             self._live.clear()
         generation = store.generation if self._has_generation else None  # type: ignore[attr-defined]
         if generation is not None:
-            known = self._live.get(cookie_header)
+            known = self._live.get(id(inspection))
             if known is not None and known[0] is inspection and known[1] == generation:
                 return None
         lookup = look_up(store, inspection.refs)
@@ -82,7 +83,7 @@ class Settling:
             live = self._live
             if len(live) >= _LIVE_SIZE:
                 del live[next(iter(live))]  # the oldest: dicts keep insertion order
-            live[cookie_header] = (inspection, generation)
+            live[id(inspection)] = (inspection, generation)
         return verdict
 
 
