@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -23,8 +22,6 @@ __all__ = ["LogoutMiddleware"]
 
 #: Any ASGI 3 application: Starlette's type, Litestar's and Django's all fit it.
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
-
-logger = logging.getLogger("logout_middleware")
 
 
 class LogoutMiddleware:

@@ -52,6 +52,11 @@ class UnknownKeyError(TokenError):
 class LogoutTokenError(TokenError):
     """A logout token failed a check; the message names it and suits ``error_description``."""
 
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        #: Which check failed, from a fixed set (the ``reason`` of the ``backchannel.refused`` event).
+        self.reason = reason
+
 
 class StoreUnavailableError(LogoutError):
     """The revocation store cannot be reached: answer the provider 503 so that it retries."""

@@ -9,6 +9,7 @@ the check cannot be made and is set to fail closed.
 from __future__ import annotations
 
 from .enforcement import Enforcement
+from .methods import method_not_allowed
 from .provider_keys import ProviderKeys
 from .session_check import SessionCheck
 from .values import LogoutRequest, LookUp, Lookup, Reply, Steps, plain_reply
@@ -26,13 +27,13 @@ class ForwardAuth:
 
     def __call__(self, request: LogoutRequest) -> Steps[Reply]:
         if request.method not in ("GET", "HEAD"):
-            return plain_reply(405, "forward auth takes GET", ("Allow", "GET, HEAD"))
+            return method_not_allowed("forward_auth", request.method, "forward auth takes GET", "GET, HEAD")
         inspection = self._check.inspect(request.cookie)
         if inspection.needs_keys:
             yield from self._keys.fetch(unknown_key=inspection.unknown_key)
             inspection = self._check.inspect(request.cookie, keys_fetched=True)
         lookup: Lookup | None = (yield LookUp(inspection.refs)) if inspection.refs else None
-        verdict = self._enforcement.verdict(inspection, lookup, request.cookie, request.secure)
+        verdict = self._enforcement.verdict(inspection, lookup, request.cookie, request.secure, endpoint="forward_auth")
         if verdict is None:
             return Reply(204, [("Cache-Control", "no-store")])
         if verdict.reply is not None:

@@ -12,7 +12,6 @@ request, while revocations are checked, goes through :meth:`inspect` and
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +32,6 @@ from .session_check import Inspection, SessionCheck
 from .values import LogoutRequest, Lookup, Reply, Steps, Verdict, plain_reply
 
 __all__ = ["Endpoint", "LogoutHandler"]
-
-logger = logging.getLogger("logout_middleware")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +147,7 @@ class LogoutHandler:
     ) -> Verdict | None:
         """The per-request check, part two: with the store's answer about the inspection's sessions, what
         reaches the app.  None lets the request through untouched."""
-        return self._enforcement.verdict(inspection, lookup, cookie_header, secure)
+        return self._enforcement.verdict(inspection, lookup, cookie_header, secure, endpoint="app")
 
     def provider_metadata(self) -> Steps[ProviderMetadata | None]:
         """Discovery metadata (fetched if stale), or None when discovery is not used."""

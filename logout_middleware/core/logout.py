@@ -10,13 +10,13 @@ the provider or the store must do is yielded (see :mod:`.values`).
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 import time
 from typing import cast
 from urllib.parse import parse_qsl
 
+from .. import events
 from ..config import LogoutConfig
 from ..errors import ConfigError, DiscoveryError, LogoutError, Refusal
 from ..specs.discovery import ProviderMetadata
@@ -29,15 +29,14 @@ from ..web.cookies import CookieDeletions, deletion_header, needs_secure, read_c
 from ..web.form_post import form_post_page
 from ..web.query import query_params, single_param
 from ..web.return_to import is_local_path, pack_state_cookie, unpack_state_cookie
+from .methods import method_not_allowed
 from .provider_keys import ProviderKeys
 from .session_check import SessionCheck
 from .values import CallOnLogout, LogoutRequest, Reply, RevokeSession, Steps, plain_reply
 
 __all__ = ["RelyingPartyLogout"]
 
-logger = logging.getLogger("logout_middleware")
-
-# Log messages, kept here so that tests can check them.
+# Log messages, kept here so that tests can check them; the events they go with are in logout_middleware.events.
 LOGGED_OUT = "logout: %d cookie(s) deleted, redirecting to the end-session endpoint (id_token_hint: %s)"
 LOGGED_OUT_LOCALLY = "logout: %d cookie(s) deleted; the provider has no logout endpoint, so only locally"
 LOGGED_OUT_BY_FORM = "logout: the end-session URL would be %d characters, so the parameters go by form POST"
@@ -56,6 +55,8 @@ PROVIDER_FAILED = "logout failed: %s"
 REVOKED = "logout: %s revoked at the provider"
 REVOCATION_FAILED = "logout: revoking the %s failed (%s); the logout goes on"
 CALLBACK_REFUSED = "logout callback refused: %s"
+MOUNT_PATH_REFUSED = "%s refused: the mount path of this request cannot go into a cookie's Path"
+CALLBACK_RETURNED = "logout callback: state %s, on to the page"
 NO_ID_TOKEN_IN_SESSION = (
     "logout: the app's session holds no id_token under %s, so the provider gets no id_token_hint"
     " and may not end its session; set id_token_session_keys to where your sign-in code keeps it"
@@ -148,7 +149,7 @@ class RelyingPartyLogout:
         """RP-Initiated Logout 1.0: end the app's session, delete the cookies, send the browser to the provider."""
         config = self.config
         self._refuse_unwanted(request)
-        params = query_params(request.query_string)
+        params = query_params(request.query_string, endpoint="logout")
         redirect_uri = self._requested_redirect(params) or config.post_logout_redirect_uri
         return_to = self._requested_return_to(params)
 
@@ -156,7 +157,10 @@ class RelyingPartyLogout:
         if id_token is None:
             self._warn_no_id_token(request)
         elif not is_compact_jwt(id_token):
-            logger.warning(MALFORMED_ID_TOKEN, config.id_token_cookie)
+            events.emit(
+                events.LOGOUT_ID_TOKEN_MALFORMED, MALFORMED_ID_TOKEN, config.id_token_cookie,
+                cookie_name=config.id_token_cookie,
+            )  # fmt: skip
             id_token = None
 
         found = yield from self._logout_metadata()
@@ -172,17 +176,21 @@ class RelyingPartyLogout:
         yield from self._end_session(id_token, trusted)
         secure = request.secure
         set_cookies = list(self._deletions.lines(secure))
+        deleted = len(set_cookies)
         if endpoint is None:  # a provider with no end-session endpoint: local logout only
-            logger.info(LOGGED_OUT_LOCALLY, len(set_cookies))
+            events.emit(events.LOGOUT_LOCAL, LOGGED_OUT_LOCALLY, deleted, cookies_deleted=deleted)
             location = return_to or redirect_uri or config.default_return_to
             return Reply(303, [("Location", location), *self._fixed_headers, *set_cookies], clear_session=True)
 
         if redirect_uri is not None and id_token is None:
             if self._preset is not None and self._preset.needs_id_token_for_redirect:
-                logger.info(NO_REDIRECT_WITHOUT_TOKEN, self._preset.name)
+                events.emit(
+                    events.LOGOUT_REDIRECT_OMITTED, NO_REDIRECT_WITHOUT_TOKEN, self._preset.name,
+                    reason="provider_needs_id_token",
+                )  # fmt: skip
                 redirect_uri = None
             elif config.client_id is None:
-                logger.info(NO_REDIRECT_WITHOUT_HINT)
+                events.emit(events.LOGOUT_REDIRECT_OMITTED, NO_REDIRECT_WITHOUT_HINT, reason="no_client_id")
                 redirect_uri = None
         state = None
         if redirect_uri is not None:
@@ -200,13 +208,19 @@ class RelyingPartyLogout:
             extra_params=self._extra_params,
         )
         if len(location) > config.max_url_length:
-            logger.info(LOGGED_OUT_BY_FORM, len(location))
+            events.emit(
+                events.LOGOUT_FORM_POST, LOGGED_OUT_BY_FORM, len(location),
+                cookies_deleted=deleted, id_token_hint=id_token is not None, url_length=len(location),
+            )  # fmt: skip
             action, separator = endpoint_and_separator(endpoint)
             # The endpoint's own query string stays in the action URL; ours goes in the form.
             fields = parse_qsl(location[len(action) + len(separator) :])
             body, page_headers = form_post_page(action, fields, redirect_uri)
             return Reply(200, [*page_headers, *self._fixed_headers, *set_cookies], body, clear_session=True)
-        logger.info(LOGGED_OUT, len(set_cookies), "sent" if id_token else "none")
+        events.emit(
+            events.LOGOUT_REDIRECTED, LOGGED_OUT, deleted, "sent" if id_token else "none",
+            cookies_deleted=deleted, id_token_hint=id_token is not None,
+        )  # fmt: skip
         headers = [("Location", location), ("Content-Length", "0"), *self._fixed_headers, *set_cookies]
         return Reply(303, headers, clear_session=True)
 
@@ -221,11 +235,15 @@ class RelyingPartyLogout:
 
     def _provider_failed(self, metadata: ProviderMetadata | DiscoveryError | None) -> Reply:
         if isinstance(metadata, DiscoveryError):
-            logger.error(PROVIDER_FAILED, metadata)
+            reason = "provider_unavailable" if metadata.unavailable else "provider_unusable"
+            events.emit(events.LOGOUT_FAILED, PROVIDER_FAILED, metadata, reason=reason)
             if metadata.unavailable:
                 return plain_reply(503, "the identity provider is not answering; please try again later")
             return plain_reply(502, "the identity provider's configuration is not usable; please try again later")
-        logger.error(PROVIDER_FAILED, "the discovery document has no end_session_endpoint")
+        events.emit(
+            events.LOGOUT_FAILED, PROVIDER_FAILED, "the discovery document has no end_session_endpoint",
+            reason="no_end_session_endpoint",
+        )  # fmt: skip
         return plain_reply(502, "the identity provider has no logout endpoint (set provider='google' for local logout)")
 
     def _end_session(self, id_token: str | None, trusted: bool) -> Steps[None]:
@@ -241,47 +259,50 @@ class RelyingPartyLogout:
         if self._records and claims is not None:
             outcome = yield RevokeSession(claims.iss, claims.key, self._time() + config.max_token_lifetime)
             if outcome.state == "deferred":
-                logger.warning(SESSION_DEFERRED, outcome.error)
+                events.emit(events.LOGOUT_SESSION_DEFERRED, SESSION_DEFERRED, outcome.error)
             elif outcome.state == "unavailable":
-                logger.error(SESSION_NOT_RECORDED, outcome.error)
+                events.emit(events.LOGOUT_SESSION_NOT_RECORDED, SESSION_NOT_RECORDED, outcome.error)
         if config.on_logout is not None:
             yield CallOnLogout(claims)
 
     def _warn_no_id_token(self, request: LogoutRequest) -> None:
         config = self.config
-        if self._check.holds_a_session(request):
+        session = self._check.holds_a_session(request)
+        if session:
             message, argument = NO_ID_TOKEN_IN_SESSION, ", ".join(config.id_token_session_keys)
         else:
             message, argument = NO_ID_TOKEN, config.id_token_cookie
         # Once per process at WARNING, so that a misconfiguration shows; then quietly.
-        logger.log(logging.INFO if self._warned_no_id_token else logging.WARNING, message, argument)
+        events.emit(events.LOGOUT_NO_ID_TOKEN, message, argument, quiet=self._warned_no_id_token, session=session)
         self._warned_no_id_token = True
 
     def _refuse_unwanted(self, request: LogoutRequest) -> None:
         config = self.config
         if request.method not in config.methods:
-            logger.info(METHOD_REFUSED, request.method[:20], config.methods)
+            events.emit(
+                events.REQUEST_METHOD_REFUSED, METHOD_REFUSED, request.method[:20], config.methods, endpoint="logout"
+            )
             raise Refusal(405, "log out with " + " or ".join(config.methods), self._allow_header)
         prefetch = prefetch_reason(request.headers)
         if prefetch:
-            logger.info(PREFETCH_REFUSED, prefetch)
+            events.emit(events.LOGOUT_PREFETCH_DECLINED, PREFETCH_REFUSED, prefetch)
             raise Refusal(503, "logout is not done for a prefetch")
         if config.require_same_origin:
             cross_site = not_same_origin_reason(request.host, request.headers)
             if cross_site:
-                logger.warning(CROSS_SITE_REFUSED, cross_site)
+                events.emit(events.LOGOUT_REFUSED, CROSS_SITE_REFUSED, cross_site, reason="not_same_origin")
                 raise Refusal(403, "logout must be requested from this site")
         if config.block_cross_site:
             cross_site = cross_site_reason(request.method, request.host, request.headers)
             if cross_site:
-                logger.warning(CROSS_SITE_REFUSED, cross_site)
+                events.emit(events.LOGOUT_REFUSED, CROSS_SITE_REFUSED, cross_site, reason="cross_site")
                 raise Refusal(403, "logout must be requested from this site")
 
     def _requested_redirect(self, params: list[tuple[str, str]]) -> str | None:
         name = self.config.redirect_param
-        value = single_param(params, name) if name else None
+        value = single_param(params, name, endpoint="logout") if name else None
         if value is not None and value not in self._allowed_redirects:
-            logger.warning(REDIRECT_REFUSED, name, value[:200])
+            events.emit(events.LOGOUT_REFUSED, REDIRECT_REFUSED, name, value[:200], reason="redirect_uri")
             raise Refusal(400, f"{name} is not an allowed post-logout redirect URI")
         return value
 
@@ -290,16 +311,16 @@ class RelyingPartyLogout:
         if config.logout_callback_path is None and not self._local_only:
             return None
         name = config.return_to_param
-        value = single_param(params, name)
+        value = single_param(params, name, endpoint="logout")
         if value is not None and not is_local_path(value):
-            logger.warning(RETURN_TO_REFUSED, name, value[:200])
+            events.emit(events.LOGOUT_REFUSED, RETURN_TO_REFUSED, name, value[:200], reason="return_to")
             raise Refusal(400, f"{name} must be a path on this site, such as /account")
         return value
 
     def _state_cookie(self, request: LogoutRequest, state: str, return_to: str | None, secure: bool) -> tuple[str, str]:
         config = self.config
         value = pack_state_cookie(state, return_to or config.default_return_to, int(self._time()))
-        path = _callback_cookie_path(request.root_path, config.logout_callback_path or "/")
+        path = _callback_cookie_path(request.root_path, config.logout_callback_path or "/", events.LOGOUT_REFUSED)
         # A __Secure- or __Host- name is dropped by browsers without Secure, over http as well.
         secure = secure or needs_secure(config.state_cookie)
         attributes = (
@@ -315,7 +336,10 @@ class RelyingPartyLogout:
             if not token:
                 continue
             if endpoint is None:
-                logger.warning(REVOCATION_FAILED, hint, "no revocation_endpoint is known")
+                events.emit(
+                    events.LOGOUT_TOKEN_NOT_REVOKED, REVOCATION_FAILED, hint, "no revocation_endpoint is known",
+                    token_type=hint, reason="no_endpoint", status=0,
+                )  # fmt: skip
                 return
             answer = yield revocation_request(
                 endpoint,
@@ -328,9 +352,12 @@ class RelyingPartyLogout:
             )
             problem = describe_answer(answer)
             if problem is None:
-                logger.info(REVOKED, hint)
+                events.emit(events.LOGOUT_TOKEN_REVOKED, REVOKED, hint, token_type=hint)
             else:
-                logger.warning(REVOCATION_FAILED, hint, problem)
+                events.emit(
+                    events.LOGOUT_TOKEN_NOT_REVOKED, REVOCATION_FAILED, hint, problem,
+                    token_type=hint, reason="unreachable" if answer.status == 0 else "refused", status=answer.status,
+                )  # fmt: skip
 
     # -- the callback after the provider -----------------------------------------
 
@@ -342,26 +369,36 @@ class RelyingPartyLogout:
     def _callback(self, request: LogoutRequest) -> Reply:
         config = self.config
         if request.method not in ("GET", "HEAD"):
-            raise Refusal(405, "the logout callback takes GET", ("Allow", "GET, HEAD"))
-        state = single_param(query_params(request.query_string), "state")
+            return method_not_allowed("callback", request.method, "the logout callback takes GET", "GET, HEAD")
+        state = single_param(query_params(request.query_string, endpoint="callback"), "state", endpoint="callback")
         cookie = read_cookie(request.cookie, config.state_cookie)
         headers = [*self._fixed_headers]
         if cookie is not None:
-            path = _callback_cookie_path(request.root_path, config.logout_callback_path or "/")
+            path = _callback_cookie_path(request.root_path, config.logout_callback_path or "/", events.CALLBACK_REFUSED)
             deletion = deletion_header(config.state_cookie, path=path, domain=None,
                                        secure=request.secure, samesite="Lax")  # fmt: skip
             headers.append(("Set-Cookie", deletion))
         if state is None and cookie is None:
             # The provider signed the user out on its own and sent them here: nothing to check.
+            events.emit(events.CALLBACK_RETURNED, CALLBACK_RETURNED, "not asked", state_checked=False)
             return Reply(303, [("Location", config.default_return_to), ("Content-Length", "0"), *headers])
         if state is None or cookie is None:
-            reason = "no state came back" if state is None else "no state cookie: expired, replayed or forged"
-            logger.warning(CALLBACK_REFUSED, reason)
+            if state is None:
+                events.emit(events.CALLBACK_REFUSED, CALLBACK_REFUSED, "no state came back", reason="no_state")
+            else:
+                events.emit(
+                    events.CALLBACK_REFUSED, CALLBACK_REFUSED, "no state cookie: expired, replayed or forged",
+                    reason="no_state_cookie",
+                )  # fmt: skip
             raise Refusal(400, "this logout link is not valid any more")
         return_to = unpack_state_cookie(cookie, state, now=int(self._time()), max_age=config.state_max_age)
         if return_to is None:
-            logger.warning(CALLBACK_REFUSED, "the state does not match the state cookie, or it expired")
+            events.emit(
+                events.CALLBACK_REFUSED, CALLBACK_REFUSED, "the state does not match the state cookie, or it expired",
+                reason="state_mismatch",
+            )  # fmt: skip
             raise Refusal(400, "this logout link is not valid any more")
+        events.emit(events.CALLBACK_RETURNED, CALLBACK_RETURNED, "checked", state_checked=True)
         return Reply(303, [("Location", return_to), ("Content-Length", "0"), *headers])
 
 
@@ -370,8 +407,9 @@ class RelyingPartyLogout:
 _SAFE_PATH = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+,=:@%-]*)*")
 
 
-def _callback_cookie_path(root_path: str, callback_path: str) -> str:
+def _callback_cookie_path(root_path: str, callback_path: str, refused: events.Event) -> str:
     if not _SAFE_PATH.fullmatch(root_path):
-        logger.warning(CALLBACK_REFUSED, "the mount path of this request cannot go into a cookie's Path")
+        where = "logout" if refused is events.LOGOUT_REFUSED else "logout callback"
+        events.emit(refused, MOUNT_PATH_REFUSED, where, reason="mount_path")
         raise Refusal(400, "this request's mount path cannot be used")
     return root_path + callback_path

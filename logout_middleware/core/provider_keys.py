@@ -7,17 +7,15 @@ hammering a provider that is down, see :mod:`~logout_middleware.specs.jwks`).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from .. import events
 from ..errors import DiscoveryError
 from ..specs.discovery import MetadataCache, ProviderMetadata
 from ..specs.jwks import JwksCache
 from .values import Steps
 
 __all__ = ["ProviderKeys"]
-
-logger = logging.getLogger("logout_middleware")
 
 KEYS_UNAVAILABLE = "the provider's keys cannot be fetched, so id_token cookies cannot be verified: %s"
 
@@ -71,7 +69,7 @@ class ProviderKeys:
             else:
                 yield from self.jwks.get(jwks_uri)
         except DiscoveryError as exc:
-            logger.warning(KEYS_UNAVAILABLE, exc)
+            events.emit(events.PROVIDER_KEYS_UNAVAILABLE, KEYS_UNAVAILABLE, exc, unavailable=exc.unavailable)
 
     def _jwks_uri(self) -> Steps[str]:
         metadata = yield from self.metadata(patient=True)

@@ -9,11 +9,11 @@ Logout 1.0: the provider's page loads ours in an iframe with ``iss`` and
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from urllib.parse import parse_qsl, urlsplit
 
+from .. import events
 from ..config import LogoutConfig
 from ..errors import DiscoveryError, LogoutTokenError, Refusal, UnknownKeyError
 from ..specs.discovery import RETRY_AFTER_FAILURE
@@ -21,6 +21,7 @@ from ..specs.logout_token import LogoutClaims, precheck_logout_token, validate_l
 from ..web.cookies import CookieDeletions
 from ..web.query import query_params, single_param
 from .allowance import SeenSessions, UnconfirmedAllowance
+from .methods import method_not_allowed
 from .provider_keys import ProviderKeys
 from .session_check import SessionCheck
 from .values import (
@@ -37,14 +38,13 @@ from .values import (
 
 __all__ = ["MAX_BODY", "MAX_IDENTIFIER", "BackchannelLogout", "FrontchannelLogout"]
 
-logger = logging.getLogger("logout_middleware")
-
 BACKCHANNEL_REFUSED = "back-channel logout refused: %s"
 BACKCHANNEL_DONE = "back-channel logout: %s revoked"
 BACKCHANNEL_UNAVAILABLE = "back-channel logout not recorded, the provider should retry: %s"
 FRONTCHANNEL_DONE = "front-channel logout: %s"
 FRONTCHANNEL_REFUSED = "front-channel logout refused: %s"
 FRONTCHANNEL_DEFERRED = "front-channel logout recorded here, and in the shared store once it is back: %s"
+FRONTCHANNEL_UNAVAILABLE = "front-channel logout not recorded: %s"
 NOT_ADVERTISED = "the provider's discovery document does not say backchannel_logout_supported; check its setup"
 
 #: The largest request body the back-channel receiver reads; a logout token is far smaller.
@@ -60,6 +60,11 @@ _STORE_RETRY_AFTER = 5
 
 class _Refused(Exception):
     """A logout token or request the back-channel receiver refuses; the message says which check failed."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        #: The ``reason`` of the ``backchannel.refused`` event.
+        self.reason = reason
 
 
 class BackchannelLogout:
@@ -79,26 +84,27 @@ class BackchannelLogout:
 
     def __call__(self, request: LogoutRequest) -> Steps[Reply]:
         if request.method != "POST":
-            return plain_reply(405, "back-channel logout takes POST", ("Allow", "POST"))
+            return method_not_allowed("backchannel", request.method, "back-channel logout takes POST", "POST")
         content_type = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
-            logger.warning(BACKCHANNEL_REFUSED, f"content type {content_type[:60]!r}")
+            _refused(f"content type {content_type[:60]!r}", "content_type")
             return plain_reply(415, "send application/x-www-form-urlencoded")
         body = request.body
         if body is None:
-            logger.warning(BACKCHANNEL_REFUSED, f"the body did not arrive within {self.config.body_timeout:g} s")
+            _refused(f"the body did not arrive within {self.config.body_timeout:g} s", "body_timeout")
             return plain_reply(408, "the request body did not arrive in time", ("Connection", "close"))
         if len(body) > MAX_BODY:
-            logger.warning(BACKCHANNEL_REFUSED, "the request body is too large")
+            _refused("the request body is too large", "body_too_large")
             return plain_reply(413, "a logout token is never this large")
         try:
             claims = yield from self._validated_claims(body)
         except _Refused as refusal:
-            logger.warning(BACKCHANNEL_REFUSED, refusal)
+            _refused(str(refusal), refusal.reason)
             return json_reply(400, {"error": "invalid_request", "error_description": str(refusal)})
         except DiscoveryError as exc:
-            logger.error(BACKCHANNEL_UNAVAILABLE, exc)
-            return _retry_later("keys unavailable", exc.retry_after or RETRY_AFTER_FAILURE)
+            return _retry_later(
+                "keys unavailable", exc.retry_after or RETRY_AFTER_FAILURE, str(exc), "keys_unavailable"
+            )
         expires_at = self._time() + self.config.max_token_lifetime
         # Revoke first, remember the jti last: a provider retrying after a 503 finds no replay.
         if claims.sid is not None:
@@ -106,16 +112,17 @@ class BackchannelLogout:
         else:
             revoked = yield RevokeSubject(claims.iss, claims.sub or "", claims.iat, expires_at)
         if revoked.state != "written":
-            logger.error(BACKCHANNEL_UNAVAILABLE, revoked.error)
-            return _retry_later("store unavailable", _STORE_RETRY_AFTER)
+            return _retry_later("store unavailable", _STORE_RETRY_AFTER, revoked.error, _store_reason(revoked))
         remembered: StoreOutcome = yield RememberJti(claims.iss, claims.jti, expires_at)
         if remembered.state != "written":
-            logger.error(BACKCHANNEL_UNAVAILABLE, remembered.error)
-            return _retry_later("store unavailable", _STORE_RETRY_AFTER)
+            return _retry_later("store unavailable", _STORE_RETRY_AFTER, remembered.error, _store_reason(remembered))
         if not remembered.fresh:
-            logger.warning(BACKCHANNEL_REFUSED, "jti was seen before (replay)")
+            _refused("jti was seen before (replay)", "replay")
             return json_reply(400, {"error": "invalid_request", "error_description": "jti was already used"})
-        logger.info(BACKCHANNEL_DONE, "the session" if claims.sid else "every session of the subject")
+        if claims.sid:
+            events.emit(events.BACKCHANNEL_ACCEPTED, BACKCHANNEL_DONE, "the session", scope="session")
+        else:
+            events.emit(events.BACKCHANNEL_ACCEPTED, BACKCHANNEL_DONE, "every session of the subject", scope="subject")
         return json_reply(200)
 
     def _validated_claims(self, body: bytes) -> Steps[LogoutClaims]:
@@ -123,19 +130,19 @@ class BackchannelLogout:
         try:
             params = parse_qsl(body.decode("ascii"), keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS)
         except ValueError:
-            raise _Refused("the body is not a form of ASCII parameters") from None
+            raise _Refused("the body is not a form of ASCII parameters", "form") from None
         tokens = [value for name, value in params if name == "logout_token"]
         if len(tokens) != 1 or not tokens[0]:
-            raise _Refused("logout_token must be given exactly once")
+            raise _Refused("logout_token must be given exactly once", "form")
         try:
             # Everything that needs no key first: garbage costs no request to the provider.
             precheck_logout_token(tokens[0], algorithms=self._algorithms, client_secret=config.client_secret)
         except LogoutTokenError as exc:
-            raise _Refused(str(exc)) from None
+            raise _Refused(str(exc), exc.reason) from None
         metadata = yield from self._keys.metadata(patient=True)
         if metadata is not None and not metadata.backchannel_logout_supported and not self._warned_not_advertised:
             self._warned_not_advertised = True
-            logger.warning(NOT_ADVERTISED)
+            events.emit(events.BACKCHANNEL_NOT_ADVERTISED, NOT_ADVERTISED)
         jwks_uri, keys = yield from self._keys.key_set()
         for attempt in range(2):
             try:
@@ -154,11 +161,11 @@ class BackchannelLogout:
                 )
             except UnknownKeyError as exc:
                 if attempt == 1:  # fetched again just now, and still not a key of the provider's
-                    raise _Refused(str(exc)) from None
+                    raise _Refused(str(exc), "unknown_key") from None
                 # The provider may have rotated its keys; if they cannot be fetched now, it retries later.
                 keys = yield from self._keys.refetch(jwks_uri)
             except LogoutTokenError as exc:
-                raise _Refused(str(exc)) from None
+                raise _Refused(str(exc), exc.reason) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -193,18 +200,21 @@ class FrontchannelLogout:
     def __call__(self, request: LogoutRequest) -> Steps[Reply]:
         config = self.config
         if request.method not in ("GET", "HEAD"):
-            return plain_reply(405, "front-channel logout takes GET", ("Allow", "GET, HEAD"))
-        params = query_params(request.query_string)
-        iss, sid = single_param(params, "iss"), single_param(params, "sid")
+            return method_not_allowed("frontchannel", request.method, "front-channel logout takes GET", "GET, HEAD")
+        params = query_params(request.query_string, endpoint="frontchannel")
+        iss = single_param(params, "iss", endpoint="frontchannel")
+        sid = single_param(params, "sid", endpoint="frontchannel")
         if (iss is None) != (sid is None):
+            _frame_refused("iss and sid do not come together", "parameters")
             raise Refusal(400, "iss and sid come together or not at all")
         if iss is not None and iss != config.issuer:
-            logger.warning(FRONTCHANNEL_REFUSED, "iss is not the configured issuer")
+            _frame_refused("iss is not the configured issuer", "issuer")
             raise Refusal(400, "iss is not this app's provider")
         if sid is not None and len(sid) > MAX_IDENTIFIER:
-            logger.warning(FRONTCHANNEL_REFUSED, "sid is too long")
+            _frame_refused("sid is too long", "sid_too_long")
             raise Refusal(400, f"sid is longer than {MAX_IDENTIFIER} characters")
         if config.frontchannel_logout_session_required and sid is None:
+            _frame_refused("iss and sid are required", "session_required")
             raise Refusal(400, "iss and sid are required")
         session = yield from self._check.trusted_claims(request)
         # Browsers that block third-party cookies send none in the provider's
@@ -215,7 +225,7 @@ class FrontchannelLogout:
             revoked: tuple[str, str] | None = named
             confirmed = (session is not None and (session.iss, session.sid) == named) or named in self._seen
             if not confirmed and not self._unconfirmed.take():
-                logger.warning(FRONTCHANNEL_REFUSED, "too many logouts of sessions this process never saw")
+                _frame_refused("too many logouts of sessions this process never saw", "unconfirmed_limit")
                 return plain_reply(429, "too many logouts of unknown sessions; try again later", ("Retry-After", "1"))
         elif session is not None and session.sid is not None:
             revoked = (session.iss, session.sid)
@@ -227,9 +237,9 @@ class FrontchannelLogout:
             )
             if outcome.state == "deferred":
                 # Kept here, and written to the shared store when it is back: a frame is never retried.
-                logger.warning(FRONTCHANNEL_DEFERRED, outcome.error)
+                events.emit(events.FRONTCHANNEL_DEFERRED, FRONTCHANNEL_DEFERRED, outcome.error)
             elif outcome.state == "unavailable":
-                logger.error(FRONTCHANNEL_REFUSED, outcome.error)
+                events.emit(events.FRONTCHANNEL_UNAVAILABLE, FRONTCHANNEL_UNAVAILABLE, outcome.error)
                 return plain_reply(503, "the logout could not be recorded; please try again")
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
@@ -239,9 +249,15 @@ class FrontchannelLogout:
         ]
         # Named by iss and sid, only that session's cookies go; named by nothing (session_required off),
         # whatever login cookies came.
+        deleted = 0
         if sid is None or (session is not None and (session.iss, session.sid) == (iss, sid)):
-            headers += self._deletions.lines(request.secure)
-        logger.info(FRONTCHANNEL_DONE, "session revoked" if revoked else "cookies deleted")
+            deletions = self._deletions.lines(request.secure)
+            headers += deletions
+            deleted = len(deletions)
+        events.emit(
+            events.FRONTCHANNEL_ACCEPTED, FRONTCHANNEL_DONE, "session revoked" if revoked else "cookies deleted",
+            revoked=revoked is not None, cookies_deleted=deleted,
+        )  # fmt: skip
         return Reply(200, headers, _SIGNED_OUT_PAGE)
 
 
@@ -249,16 +265,30 @@ def _bounded_identifiers(claims: LogoutClaims) -> LogoutClaims:
     for name in ("sid", "sub", "jti"):
         value = getattr(claims, name)
         if value is not None and len(value) > MAX_IDENTIFIER:
-            raise _Refused(f"{name} is longer than {MAX_IDENTIFIER} characters")
+            raise _Refused(f"{name} is longer than {MAX_IDENTIFIER} characters", "identifier_too_long")
     return claims
 
 
-def _retry_later(why: str, seconds: float) -> Reply:
+def _refused(why: str, reason: str) -> None:
+    events.emit(events.BACKCHANNEL_REFUSED, BACKCHANNEL_REFUSED, why, reason=reason)
+
+
+def _frame_refused(why: str, reason: str) -> None:
+    events.emit(events.FRONTCHANNEL_REFUSED, FRONTCHANNEL_REFUSED, why, reason=reason)
+
+
+def _store_reason(outcome: StoreOutcome) -> str:
+    return "store_deferred" if outcome.state == "deferred" else "store_unavailable"
+
+
+def _retry_later(why: str, seconds: float, error: str, reason: str) -> Reply:
     """503 with ``Retry-After``: the provider retries a back-channel logout it got this for."""
+    retry_after = max(1, math.ceil(seconds))
+    events.emit(events.BACKCHANNEL_UNAVAILABLE, BACKCHANNEL_UNAVAILABLE, error, reason=reason, retry_after=retry_after)
     return json_reply(
         503,
         {"error": "temporarily_unavailable", "error_description": why},
-        ("Retry-After", str(max(1, math.ceil(seconds)))),
+        ("Retry-After", str(retry_after)),
     )
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import ssl
 from collections.abc import Callable
 from typing import Any
 
+from .. import events
 from ..config import LogoutConfig
 from ..core.handler import LogoutHandler
 from ..core.session_check import Inspection
@@ -20,8 +20,6 @@ __all__ = ["HOOK_FAILED", "DriverBase", "Settling", "perform_step", "tls_context
 
 # Cookie headers remembered as live at once: the bound keeps a flood of distinct ones from filling memory.
 _LIVE_SIZE = 8192
-
-logger = logging.getLogger("logout_middleware")
 
 HOOK_FAILED = "logout: the on_logout hook raised %s; the logout goes on"
 
@@ -37,7 +35,8 @@ def perform_step(
             try:
                 on_logout(step.claims)
             except Exception as exc:  # the app's code: whatever it raises, the logout goes on
-                logger.exception(HOOK_FAILED, type(exc).__name__)
+                name = type(exc).__name__
+                events.emit(events.LOGOUT_HOOK_FAILED, HOOK_FAILED, name, exc_info=True, error_type=name)
         return None
     if store is None:  # pragma: no cover - the core asks for the store only while requests are checked
         raise RuntimeError("the core asked for a revocation store, and this middleware has none")

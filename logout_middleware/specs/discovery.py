@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import events
 from ..core.values import Inbound, Outbound, Steps
 from ..errors import DiscoveryError, LogoutError
 from .end_session import check_absolute_url
 
 __all__ = ["DiscoveryError", "MetadataCache", "ProviderMetadata", "discovery_url", "parse_metadata"]
-
-logger = logging.getLogger("logout_middleware")
 
 DISCOVERY_FAILED = "discovery of %s failed: %s"
 DISCOVERY_STALE = "discovery of %s failed (%s); using the metadata fetched %.0f s ago"
@@ -143,9 +141,16 @@ class MetadataCache:
         except DiscoveryError as exc:
             self._failed_at = self._monotonic()
             if stale is None:
-                logger.error(DISCOVERY_FAILED, url, exc)
+                events.emit(
+                    events.PROVIDER_FETCH_FAILED, DISCOVERY_FAILED, url, exc,
+                    document="discovery", url=url, unavailable=exc.unavailable,
+                )  # fmt: skip
                 raise
-            logger.warning(DISCOVERY_STALE, url, exc, self._monotonic() - stale[1])
+            age = self._monotonic() - stale[1]
+            events.emit(
+                events.PROVIDER_FETCH_STALE, DISCOVERY_STALE, url, exc, age,
+                document="discovery", url=url, unavailable=exc.unavailable, age=round(age, 1),
+            )  # fmt: skip
             return stale[0]
         self._entry = (metadata, self._monotonic())
         return metadata

@@ -19,18 +19,16 @@ Three rules keep logouts from being lost and the provider from being hammered:
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import events
 from ..core.values import Outbound, Steps
 from ..errors import DiscoveryError
 from .discovery import RETRY_AFTER_FAILURE
 
 __all__ = ["MIN_REFETCH_INTERVAL", "JwksCache"]
-
-logger = logging.getLogger("logout_middleware")
 
 JWKS_FAILED = "fetching the provider's keys from %s failed: %s"
 JWKS_STALE = "fetching the provider's keys from %s failed (%s); using the set fetched %.0f s ago"
@@ -74,11 +72,15 @@ class JwksCache:
                 retry_after=RETRY_AFTER_FAILURE - since_failure,
             )
         try:
-            return (yield from self._fetch(jwks_uri))
+            return (yield from self._fetch(jwks_uri, stale=entry is not None))
         except DiscoveryError as exc:
             if entry is None:
                 raise
-            logger.warning(JWKS_STALE, jwks_uri, exc, now - entry[2])
+            age = now - entry[2]
+            events.emit(
+                events.PROVIDER_FETCH_STALE, JWKS_STALE, jwks_uri, exc, age,
+                document="jwks", url=jwks_uri, unavailable=exc.unavailable, age=round(age, 1),
+            )  # fmt: skip
             return entry[1]
 
     def refresh_for_unknown_key(self, jwks_uri: str) -> Steps[dict[str, Any]]:
@@ -101,7 +103,8 @@ class JwksCache:
             self._refetching = False
             self._refetched_at = self._monotonic()
 
-    def _fetch(self, jwks_uri: str) -> Steps[dict[str, Any]]:
+    def _fetch(self, jwks_uri: str, *, stale: bool = False) -> Steps[dict[str, Any]]:
+        """Fetch the set; a failure is reported here unless the caller has a *stale* one to use instead."""
         answer = yield Outbound("GET", jwks_uri, (("Accept", "application/json"),), timeout=self.timeout)
         try:
             if answer.error is not None or answer.status >= 500:
@@ -116,7 +119,11 @@ class JwksCache:
                 raise DiscoveryError("the document is not a JWK Set", unavailable=False)
         except DiscoveryError as exc:
             self._failed_at = self._monotonic()
-            logger.error(JWKS_FAILED, jwks_uri, exc)
+            if not stale:
+                events.emit(
+                    events.PROVIDER_FETCH_FAILED, JWKS_FAILED, jwks_uri, exc,
+                    document="jwks", url=jwks_uri, unavailable=exc.unavailable,
+                )  # fmt: skip
             raise
         self._entry = (jwks_uri, keys, self._monotonic())
         return keys

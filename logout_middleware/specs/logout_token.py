@@ -114,7 +114,7 @@ def validate_logout_token(
     except UnknownKeyError:
         raise
     except TokenError as exc:
-        raise LogoutTokenError(str(exc)) from None
+        raise LogoutTokenError(str(exc), reason="signature") from None
     return _check_claims(
         claims,
         issuer=issuer,
@@ -135,12 +135,15 @@ def precheck_logout_token(token: str, *, algorithms: Sequence[str], client_secre
     """
     try:
         header = read_header(token, max_size=MAX_TOKEN_SIZE, kind="logout token")
+    except TokenError as exc:
+        raise LogoutTokenError(str(exc), reason="malformed") from None
+    try:
         check_alg(header, algorithms, client_secret)
     except TokenError as exc:
-        raise LogoutTokenError(str(exc)) from None
+        raise LogoutTokenError(str(exc), reason="algorithm") from None
     typ = header.get("typ")
     if typ is not None and (not isinstance(typ, str) or typ.lower() not in _TYPES):
-        raise LogoutTokenError("typ must be absent, JWT or logout+jwt")
+        raise LogoutTokenError("typ must be absent, JWT or logout+jwt", reason="typ")
     return header
 
 
@@ -171,42 +174,42 @@ def _check_claims(
 ) -> LogoutClaims:
     """Run the claim checks of section 2.6, steps 3 to 7."""
     if claims.get("iss") != issuer:
-        raise LogoutTokenError("iss is not the expected issuer")
+        raise LogoutTokenError("iss is not the expected issuer", reason="issuer")
     aud = claims.get("aud")
     if not (aud == client_id or (isinstance(aud, list) and client_id in aud)):
-        raise LogoutTokenError("aud does not contain the client_id")
+        raise LogoutTokenError("aud does not contain the client_id", reason="audience")
     iat = whole_seconds(claims.get("iat"))
     if iat is None:
-        raise LogoutTokenError("iat is missing or not a number")
+        raise LogoutTokenError("iat is missing or not a number", reason="iat")
     if iat > now + leeway:
-        raise LogoutTokenError("iat is in the future")
+        raise LogoutTokenError("iat is in the future", reason="iat")
     exp = whole_seconds(claims.get("exp"))
     if "exp" in claims and exp is None:
-        raise LogoutTokenError("exp is not a number")
+        raise LogoutTokenError("exp is not a number", reason="exp")
     if exp is None:
         if accept_missing_exp_max_age is None:
-            raise LogoutTokenError("exp is missing")
+            raise LogoutTokenError("exp is missing", reason="exp")
         if now - iat > accept_missing_exp_max_age:
-            raise LogoutTokenError("exp is missing and iat is too old")
+            raise LogoutTokenError("exp is missing and iat is too old", reason="exp")
     elif now >= exp + leeway:
-        raise LogoutTokenError("token expired")
+        raise LogoutTokenError("token expired", reason="exp")
     sub = claims.get("sub")
     sid = claims.get("sid")
     for name, value in (("sub", sub), ("sid", sid)):
         if value is not None and (not isinstance(value, str) or not value):
-            raise LogoutTokenError(f"{name} is not a non-empty string")
+            raise LogoutTokenError(f"{name} is not a non-empty string", reason="sid_sub")
     if sub is None and sid is None:
-        raise LogoutTokenError("neither sid nor sub")
+        raise LogoutTokenError("neither sid nor sub", reason="sid_sub")
     events = claims.get("events")
     if not isinstance(events, dict):
-        raise LogoutTokenError("events claim is missing or not an object")
+        raise LogoutTokenError("events claim is missing or not an object", reason="events")
     if BACKCHANNEL_LOGOUT_EVENT not in events:
-        raise LogoutTokenError(f"events claim lacks {BACKCHANNEL_LOGOUT_EVENT}")
+        raise LogoutTokenError(f"events claim lacks {BACKCHANNEL_LOGOUT_EVENT}", reason="events")
     if not isinstance(events[BACKCHANNEL_LOGOUT_EVENT], dict):
-        raise LogoutTokenError(f"events member {BACKCHANNEL_LOGOUT_EVENT} is not an object")
+        raise LogoutTokenError(f"events member {BACKCHANNEL_LOGOUT_EVENT} is not an object", reason="events")
     if "nonce" in claims:
-        raise LogoutTokenError("nonce must not be present")
+        raise LogoutTokenError("nonce must not be present", reason="nonce")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
-        raise LogoutTokenError("jti is missing")
+        raise LogoutTokenError("jti is missing", reason="jti")
     return LogoutClaims(iss=issuer, sub=sub, sid=sid, jti=jti, iat=iat, exp=exp)

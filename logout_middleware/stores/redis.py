@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
@@ -16,13 +15,12 @@ import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .. import events
 from ..errors import StoreDeferredError, StoreUnavailableError
 from .base import DEFAULT_MAX_TOKEN_LIFETIME
 from .revocations import DIGEST_SIZE, HOUR, RevocationSet, expiry_hour, session_digest, subject_digest
 
 __all__ = ["RedisStore"]
-
-logger = logging.getLogger("logout_middleware")
 
 REDIS_LOST = "Redis revocation store unreachable: %s; retrying"
 REDIS_SYNCED = "Redis revocation store connected; %d revocations loaded in %.2f s"
@@ -298,7 +296,7 @@ class RedisStore:
                 pubsub = self._listener.pubsub()
                 self._answered_at = None
                 self._subscribe(pubsub)
-                self._catch_up()
+                self._catch_up(reconnect=failures > 0)
                 self._lost_since = None
                 self._synced.set()
                 failures = 0
@@ -309,10 +307,13 @@ class RedisStore:
                     # Since Redis last answered: a silent link counts from its last word, not from when it was noticed.
                     self._lost_since = self._answered_at or time.monotonic()
                 if failures == 0:  # log once per outage, including one that starts at start-up
+                    name = type(error).__name__
                     if isinstance(error, (redis.RedisError, OSError)):
-                        logger.warning(REDIS_LOST, error)
+                        events.emit(events.STORE_LOST, REDIS_LOST, error, store="redis", error_type=name)
                     else:
-                        logger.exception(REDIS_LOST, type(error).__name__)
+                        events.emit(
+                            events.STORE_LISTENER_ERROR, REDIS_LOST, name, exc_info=True, store="redis", error_type=name
+                        )
             finally:
                 if pubsub is not None:
                     pubsub.close()
@@ -365,14 +366,18 @@ class RedisStore:
                 return
         raise redis.TimeoutError("no confirmation of the subscription")
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, *, reconnect: bool) -> None:
         """After a (re)connection: send what waited here, load what is there, write back what Redis lost."""
         started = time.monotonic()
         self._flush_pending()
         self._convert_version_1()
         loaded = self._load()
         self._write_back_missing()
-        logger.info(REDIS_SYNCED, loaded, time.monotonic() - started)
+        took = time.monotonic() - started
+        events.emit(
+            events.STORE_SYNCED, REDIS_SYNCED, loaded, took,
+            store="redis", revocations=loaded, seconds=round(took, 3), reconnect=reconnect,
+        )  # fmt: skip
 
     def _flush_pending(self) -> None:
         with self._pending_lock:
@@ -473,7 +478,7 @@ class RedisStore:
                 sessions, subjects = held.ending(hour)
                 written += self._write_back(hour, sessions if short_of_sessions else [], subjects)
         if written:
-            logger.warning(REDIS_WRITTEN_BACK, written)
+            events.emit(events.STORE_WRITTEN_BACK, REDIS_WRITTEN_BACK, written, store="redis", revocations=written)
 
     def _write_back(self, hour: int, sessions: list[bytes], subjects: list[tuple[bytes, float]]) -> int:
         by_shard: dict[int, list[bytes]] = {}
@@ -505,7 +510,7 @@ class RedisStore:
         elif kind == b"u" and well_formed and len(times) == 2:
             self.revocations.add_subject(digest, times[0], times[1])
         else:
-            logger.warning(BAD_MESSAGE)
+            events.emit(events.STORE_BAD_MESSAGE, BAD_MESSAGE, store="redis")
 
 
 def _digests(reply: object) -> list[bytes] | None:
