@@ -11,7 +11,7 @@
 with :func:`~.opening.store_for`, in the process that first uses it.
 """
 
-from .base import DEFAULT_MAX_TOKEN_LIFETIME, RevocationStore
+from .base import DEFAULT_MAX_TOKEN_LIFETIME, RevocationStore, StoreStatus
 from .memory import MemoryStore
 from .opening import ProcessLocalStore, default_store_path, open_store, store_opener
 from .sqlite import SQLiteStore
@@ -22,6 +22,7 @@ __all__ = [
     "ProcessLocalStore",
     "RevocationStore",
     "SQLiteStore",
+    "StoreStatus",
     "default_store_path",
     "open_store",
     "store_opener",

@@ -15,12 +15,13 @@ back a :class:`~logout_middleware.core.values.StoreOutcome`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..core.values import Lookup, RememberJti, RevokeSession, RevokeSubject, SessionRef, StoreOutcome, StoreWrite
 from ..errors import StoreDeferredError, StoreUnavailableError
 
-__all__ = ["DEFAULT_MAX_TOKEN_LIFETIME", "RevocationStore", "bounded", "look_up", "perform"]
+__all__ = ["DEFAULT_MAX_TOKEN_LIFETIME", "RevocationStore", "StoreStatus", "bounded", "look_up", "perform"]
 
 #: How long revocations are kept by default, in seconds: one day.
 DEFAULT_MAX_TOKEN_LIFETIME = 24 * 3600
@@ -67,6 +68,23 @@ def generation_of(store: object) -> int | None:
     """
     generation = getattr(store, "generation", None)
     return generation if isinstance(generation, int) else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """How a store stands, read when metrics are scraped (the built-in stores have a ``status()`` method).
+
+    A store of the app's own may offer ``status()`` too; it is not part of :class:`RevocationStore`.
+    """
+
+    #: ``memory``, ``sqlite`` or ``redis``.
+    kind: str
+    #: How far this process's copy may be behind the shared store, in seconds: 0 while in step.
+    lag: float
+    #: The revocations this process holds (its copy).
+    revocations: int
+    #: Revocations held here until the shared store takes them.
+    pending: int = 0
 
 
 def perform(store: RevocationStore, write: StoreWrite) -> StoreOutcome:

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .base import DEFAULT_MAX_TOKEN_LIFETIME, bounded
+from .base import DEFAULT_MAX_TOKEN_LIFETIME, StoreStatus, bounded
 from .revocations import RevocationSet, session_digest, subject_digest
 
 __all__ = ["MemoryStore"]
@@ -74,6 +74,10 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    def status(self) -> StoreStatus:
+        """Never behind: there is no other copy to be behind."""
+        return StoreStatus("memory", 0.0, len(self.revocations))
 
     def _prune(self, now: float) -> None:
         """Delete expired entries, at most once per prune interval."""

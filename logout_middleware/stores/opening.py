@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError, StoreUnavailableError
-from .base import DEFAULT_MAX_TOKEN_LIFETIME, RevocationStore
+from .base import DEFAULT_MAX_TOKEN_LIFETIME, RevocationStore, StoreStatus
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
@@ -211,6 +211,11 @@ class ProcessLocalStore:
 
     def check_and_remember_jti(self, iss: str, jti: str, expires_at: float | None = None) -> bool:
         return self.current().check_and_remember_jti(iss, jti, expires_at)
+
+    def status(self) -> StoreStatus | None:
+        """The status of this process's store: None before it is opened, or for a store that tells none."""
+        status = getattr(self._store, "status", None)
+        return status() if status is not None else None
 
     def close(self) -> None:
         with self._lock:

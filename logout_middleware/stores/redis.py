@@ -17,7 +17,7 @@ from redis.retry import Retry
 
 from .. import events
 from ..errors import StoreDeferredError, StoreUnavailableError
-from .base import DEFAULT_MAX_TOKEN_LIFETIME
+from .base import DEFAULT_MAX_TOKEN_LIFETIME, StoreStatus
 from .revocations import DIGEST_SIZE, HOUR, RevocationSet, expiry_hour, session_digest, subject_digest
 
 __all__ = ["RedisStore"]
@@ -224,6 +224,13 @@ class RedisStore:
     def pending(self) -> int:
         """How many revocations wait here for Redis to take them."""
         return len(self._pending)
+
+    def status(self) -> StoreStatus:
+        """The lag is 0 while the copy follows Redis; else the seconds since Redis last answered (or since the store
+        was made, before the first load)."""
+        lost_since = self._lost_since
+        lag = 0.0 if lost_since is None else max(0.0, time.monotonic() - lost_since)
+        return StoreStatus("redis", lag, len(self.revocations), len(self._pending))
 
     def close(self) -> None:
         self._closed.set()

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from ..errors import StoreUnavailableError
-from .base import DEFAULT_MAX_TOKEN_LIFETIME, bounded
+from .base import DEFAULT_MAX_TOKEN_LIFETIME, StoreStatus, bounded
 from .revocations import RevocationSet, session_digest, subject_digest
 
 __all__ = ["SQLiteStore"]
@@ -97,6 +97,7 @@ class SQLiteStore:
         self.revocations = RevocationSet()
         self._seen_seq = 0
         self._next_refresh = 0.0
+        self._unreadable_since: float | None = None  # monotonic: since the database could not be read
         # Two connections shared by all threads, each behind its lock: the refresh of the
         # copy never queues behind a write that waits for another process.
         self._read_lock = threading.Lock()
@@ -186,6 +187,14 @@ class SQLiteStore:
         params = {"iss": iss, "jti": jti, "expires_at": bounded(expires_at, now, self.max_token_lifetime), "now": now}
         return self._write(now, _REMEMBER_JTI, params) == 1
 
+    def status(self) -> StoreStatus:
+        """In step (0) while the database reads: every lookup first takes the rows written since the last one.
+
+        Once a read fails, the seconds since then, until one succeeds.
+        """
+        since = self._unreadable_since
+        return StoreStatus("sqlite", 0.0 if since is None else time.monotonic() - since, len(self.revocations))
+
     def close(self) -> None:
         with self._read_lock, self._write_lock:
             self._reader.close()
@@ -203,7 +212,10 @@ class SQLiteStore:
             except sqlite3.Error as error:
                 # A local database that cannot be read is broken, not slow: say so rather than answer stale.
                 self._next_refresh = 0.0
+                if self._unreadable_since is None:
+                    self._unreadable_since = time.monotonic()
                 raise StoreUnavailableError(f"SQLite revocation store: {error}") from None
+            self._unreadable_since = None
             if now >= self._next_prune:
                 self.revocations.prune(now)
         finally:
