@@ -179,6 +179,13 @@ class LogoutConfig:
     #: Accept tokens without `exp` if `iat` is at most this old.
     logout_token_max_age_without_exp: int | None = None
 
+    # -- metrics ---------------------------------------------------------------
+    #: Serve Prometheus metrics at `metrics_path` (needs `pip install 'logout-middleware[metrics]'`); `None`: on in the
+    #: gateway when prometheus-client is installed, off in the middleware.
+    metrics: bool | None = None
+    #: Where the metrics are served, relative to the mount point, while `metrics` is on.
+    metrics_path: str = "/metrics"
+
     def __post_init__(self) -> None:
         self._check_provider()
         self._check_logout_request()
@@ -187,6 +194,7 @@ class LogoutConfig:
         self._check_return_to()
         self._check_revocation()
         self._check_provider_logout()
+        self._check_metrics()
         for spec in self.cookies_to_delete():
             _check_prefix_rules(spec)
 
@@ -394,6 +402,17 @@ class LogoutConfig:
             )
         if self.revocation_store is not None:
             store_opener(self.revocation_store)  # checks the URL; opens nothing
+
+    def _check_metrics(self) -> None:
+        if self.metrics is not None:
+            _check_bool(self, "metrics")
+        _check_path(self.metrics_path, "metrics_path")
+        if not self.metrics:
+            return
+        for option in ("logout_path", "logout_callback_path", "backchannel_logout_path", "frontchannel_logout_path",
+                       "forward_auth_path"):  # fmt: skip
+            if getattr(self, option) == self.metrics_path:
+                raise ConfigError(f"metrics_path {self.metrics_path!r} is already used by {option}")
 
     def _check_revocation(self) -> None:
         for option in ("refresh_token_cookie", "access_token_cookie"):

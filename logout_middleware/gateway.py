@@ -7,8 +7,11 @@ front-channel paths when configured) and ``forward_auth_path``, which a
 reverse proxy asks before every request to the apps behind it (nginx
 ``auth_request``, Traefik ``ForwardAuth``): ``204`` lets the request
 through, ``401`` with the deleting ``Set-Cookie`` lines stops a session that
-the provider has logged out.  Everything else is the tiny app's: ``GET
-/healthz`` answers ``200 ok``, any other path ``404``.
+the provider has logged out.  With prometheus-client installed (the
+``gateway`` extra brings it), it also serves its metrics at ``metrics_path``
+(``/metrics``) in the Prometheus text format; ``metrics = false`` turns them
+off.  Everything else is the tiny app's: ``GET /healthz`` answers ``200 ok``,
+any other path ``404``.
 
 :func:`main` is the command line, also run as ``python -m logout_middleware``::
 
@@ -63,9 +66,11 @@ def build_gateway(config: LogoutConfig) -> LogoutMiddleware:
 
     :param config: the options; ``forward_auth_path`` is set to
         :data:`DEFAULT_FORWARD_AUTH_PATH` when it is None, since a gateway
-        without it could not stop a revoked session.
-    :raises ConfigError: the options cannot work together, or the
-        ``revocation_store`` cannot be opened.
+        without it could not stop a revoked session; ``metrics`` left at None
+        is on when prometheus-client is installed.
+    :raises ConfigError: the options cannot work together, the
+        ``revocation_store`` cannot be opened, or ``metrics`` is on without
+        prometheus-client.
 
     .. code-block:: python
 
@@ -75,7 +80,19 @@ def build_gateway(config: LogoutConfig) -> LogoutMiddleware:
 
     if config.forward_auth_path is None:
         config = dataclasses.replace(config, forward_auth_path=DEFAULT_FORWARD_AUTH_PATH)
+    if config.metrics is None:
+        config = dataclasses.replace(config, metrics=_prometheus_client_installed())
+    if config.metrics and config.metrics_path == HEALTH_PATH:
+        raise ConfigError(f"metrics_path {HEALTH_PATH!r} is the gateway's health check; choose another path")
     return LogoutMiddleware(_service, config)
+
+
+def _prometheus_client_installed() -> bool:
+    try:
+        import prometheus_client  # noqa: F401, PLC0415 - an optional extra
+    except ImportError:
+        return False
+    return True
 
 
 async def _service(scope: Any, receive: Any, send: Any) -> None:

@@ -67,7 +67,12 @@ JUNK_SUFFIXES = (".pyc", ".pyo", ".tmp")
 JUNK_FILES = frozenset({".coverage"})
 
 # The modules that import more than the core at the top: by the extra that brings it,
-NEEDS_EXTRA = {f"{PACKAGE}.wsgi": "wsgi", f"{PACKAGE}.asgi": "asgi", f"{PACKAGE}.redis_store": "redis"}
+NEEDS_EXTRA = {
+    f"{PACKAGE}.wsgi": "wsgi",
+    f"{PACKAGE}.asgi": "asgi",
+    f"{PACKAGE}.stores.redis": "redis",
+    f"{PACKAGE}.metrics": "metrics",
+}
 # or by the framework they plug into, which the app already has and no extra installs.
 NEEDS_FRAMEWORK = {f"{PACKAGE}.flask": "flask", f"{PACKAGE}.django": "django"}
 # What each extra lets a user import: our modules that need it, and what our modules import
@@ -77,11 +82,15 @@ PROMISES: dict[str, list[str]] = {
     "asgi": [f"{PACKAGE}.asgi", "anyio"],  # anyio: the ASGI side runs store writes in a worker thread
     "http": ["httpx"],  # discovery and RFC 7009 revocation
     "backchannel": ["joserfc.jws", "joserfc.jwk", "joserfc.errors", "httpx"],
-    "redis": [f"{PACKAGE}.redis_store"],
-    "gateway": [f"{PACKAGE}.asgi", f"{PACKAGE}.redis_store", "uvicorn", "uvicorn.config", "joserfc.jws", "httpx"],
+    "redis": [f"{PACKAGE}.stores.redis"],
+    "metrics": [f"{PACKAGE}.metrics", "prometheus_client.parser"],  # the parser: what the tests scrape with
+    "gateway": [
+        *(f"{PACKAGE}.asgi", f"{PACKAGE}.stores.redis", f"{PACKAGE}.metrics"),
+        *("uvicorn", "uvicorn.config", "joserfc.jws", "httpx"),
+    ],
     "all": [
         *NEEDS_EXTRA,
-        *("webob", "anyio", "httpx", "joserfc.jws", "joserfc.jwk", "joserfc.errors", "redis"),
+        *("webob", "anyio", "httpx", "joserfc.jws", "joserfc.jwk", "joserfc.errors", "redis", "prometheus_client"),
     ],
 }
 # What tests/test_examples.py and the examples import besides the wheel: servers, frameworks, the test runner.

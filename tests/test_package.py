@@ -16,7 +16,7 @@ def test_core_imports_no_framework() -> None:
         "import sys, logout_middleware\n"
         "logout_middleware.build_logout_url('https://op.example/end', client_id='c')\n"
         "print(sorted(m for m in ('starlette', 'webob', 'httpx', 'anyio', 'joserfc', 'redis', 'flask', 'django',"
-        " 'itsdangerous') if m in sys.modules))"
+        " 'itsdangerous', 'prometheus_client') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -26,6 +26,7 @@ from .app_sessions import SignedSessionCookie, parse_key_paths
 from .enforcement import Enforcement
 from .forward_auth import ForwardAuth
 from .logout import RelyingPartyLogout, logout_needs_discovery, token_cookies
+from .metrics_endpoint import MetricsEndpoint
 from .provider_keys import ProviderKeys
 from .provider_logout import MAX_BODY, BackchannelLogout, FrontchannelLogout
 from .session_check import Inspection, SessionCheck
@@ -109,6 +110,8 @@ class LogoutHandler:
         if config.forward_auth_path is not None:
             asked = ForwardAuth(check=self.check, keys=self.keys, enforcement=self._enforcement)
             routes[config.forward_auth_path] = (Endpoint(config.forward_auth_path), asked)
+        if config.metrics:
+            routes[config.metrics_path] = (Endpoint(config.metrics_path), MetricsEndpoint())
         self._routes = routes
         #: The paths the middleware answers itself, relative to the mount point, and what each needs.
         self.endpoints: dict[str, Endpoint] = {path: endpoint for path, (endpoint, _) in routes.items()}
@@ -160,6 +163,8 @@ def _check_extras(config: LogoutConfig, uses_http: bool) -> None:
         _require("httpx", "http", "issuer= (discovery) and token revocation")
     if config.enforces_revocations:
         _require("joserfc", "backchannel", "back-channel logout and checking id_tokens")
+    if config.metrics:
+        _require("prometheus_client", "metrics", "metrics=True (the Prometheus metrics)")
 
 
 def _require(module: str, extra: str, feature: str) -> None:

@@ -18,6 +18,8 @@ the core yields             the driver                  and sends back
 :class:`RememberJti`
 :class:`LookUp`             asks that store             :class:`Lookup`
 :class:`CallOnLogout`       calls the app's hook        None
+:class:`CollectMetrics`     renders the metrics it      the text, as bytes
+                            keeps
 ==========================  ==========================  ==============================
 """
 
@@ -31,6 +33,7 @@ from typing import Any, Literal, TypeVar
 
 __all__ = [
     "CallOnLogout",
+    "CollectMetrics",
     "Inbound",
     "LogoutRequest",
     "LookUp",
@@ -210,8 +213,13 @@ class CallOnLogout:
     claims: Any
 
 
+@dataclass(frozen=True, slots=True)
+class CollectMetrics:
+    """Render the metrics the driver keeps (see :mod:`logout_middleware.metrics`), in the Prometheus text format."""
+
+
 #: What the core's flows are: generators that yield what they need and return their answer.
-Steps = Generator[Outbound | StoreWrite | LookUp | CallOnLogout, Any, T]
+Steps = Generator[Outbound | StoreWrite | LookUp | CallOnLogout | CollectMetrics, Any, T]
 
 
 def plain_reply(status: int, message: str, *extra: tuple[str, str]) -> Reply:

@@ -65,7 +65,7 @@ class SyncDriver(DriverBase):
 
     def run(self, steps: Steps[T]) -> T:
         """Run the core's steps to the end, performing each with blocking I/O."""
-        return run_sync(steps, send, lambda step: perform_step(step, self.store, self.config.on_logout))
+        return run_sync(steps, send, lambda step: perform_step(step, self.store, self.config.on_logout, self.metrics))
 
 
 def run_sync(steps: Steps[T], send: Callable[[Outbound], Inbound], perform: Callable[[Any], Any]) -> T:

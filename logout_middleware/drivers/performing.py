@@ -6,17 +6,20 @@ import functools
 import os
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import events
 from ..config import LogoutConfig
 from ..core.handler import LogoutHandler
 from ..core.session_check import Inspection
-from ..core.values import CallOnLogout, LookUp, StoreWrite, Verdict
+from ..core.values import CallOnLogout, CollectMetrics, LookUp, StoreWrite, Verdict
 from ..stores.base import RevocationStore, generation_of, look_up, perform
 from ..stores.opening import ProcessLocalStore, store_for
 
-__all__ = ["HOOK_FAILED", "DriverBase", "Settling", "perform_step", "tls_context"]
+if TYPE_CHECKING:
+    from ..metrics import LogoutMetrics
+
+__all__ = ["HOOK_FAILED", "DriverBase", "Settling", "metrics_for", "perform_step", "tls_context"]
 
 # Cookie headers remembered as live at once: the bound keeps a flood of distinct ones from filling memory.
 _LIVE_SIZE = 8192
@@ -25,11 +28,16 @@ HOOK_FAILED = "logout: the on_logout hook raised %s; the logout goes on"
 
 
 def perform_step(
-    step: StoreWrite | LookUp | CallOnLogout,
+    step: StoreWrite | LookUp | CallOnLogout | CollectMetrics,
     store: RevocationStore | None,
     on_logout: Callable[[Any], object] | None,
+    metrics: LogoutMetrics | None = None,
 ) -> Any:
     """Do what a step of the core asks that is not a request to the provider, and return the core's answer."""
+    if isinstance(step, CollectMetrics):
+        if metrics is None:  # pragma: no cover - the core asks for them only when metrics are on
+            raise RuntimeError("the core asked for the metrics, and this middleware keeps none")
+        return metrics.render()
     if isinstance(step, CallOnLogout):
         if on_logout is not None:
             try:
@@ -96,6 +104,8 @@ class DriverBase:
         self.store: ProcessLocalStore | None = store_for(config)
         #: Settles an inspection that needs no keys fetched (see :class:`Settling`).
         self.settle = Settling(self.core, self.store)
+        #: The Prometheus metrics, when ``metrics`` is on.
+        self.metrics = metrics_for(config, self.store)
 
     def open_store(self) -> None:
         """Open the revocation store in this process now, rather than at the first request that needs it.
@@ -106,9 +116,21 @@ class DriverBase:
             self.store.current()
 
     def close(self) -> None:
-        """Close the revocation store this process opened, if any (it may wait, as :meth:`open_store`)."""
+        """Close the revocation store this process opened, if any (it may wait, as :meth:`open_store`),
+        and stop counting events."""
         if self.store is not None:
             self.store.close()
+        if self.metrics is not None:
+            self.metrics.close()
+
+
+def metrics_for(config: LogoutConfig, store: ProcessLocalStore | None) -> LogoutMetrics | None:
+    """The metrics a middleware with *config* keeps (fed by every event of the process from now on), or None."""
+    if not config.metrics:
+        return None
+    from ..metrics import LogoutMetrics  # noqa: PLC0415 - prometheus-client is an optional extra
+
+    return LogoutMetrics(store)
 
 
 def tls_context() -> ssl.SSLContext:
