@@ -96,8 +96,10 @@ class LogoutMetrics:
     """The counters and gauges of this process, kept in a registry of their own and fed by the events.
 
     Every event of the process counts, whichever middleware emitted it (the
-    events are process-wide, as the logger is).  The listener holds this
-    object weakly: a middleware that is dropped stops counting.
+    events are process-wide, as the logger is).  It counts for as long as its
+    registry is kept (the registry holds it, the listener does not): in the
+    driver's own registry, as long as the middleware lives; in
+    ``prometheus_client.REGISTRY``, as long as the process.
 
     :param store: what the store gauges are read from at each scrape (anything with
         ``status()``, such as a :class:`~logout_middleware.stores.ProcessLocalStore`); None for no store.
@@ -144,7 +146,7 @@ class LogoutMetrics:
         self._reconnects = Counter(
             f"{_PREFIX}store_reconnects", "Reconnections to the shared revocation store.", ["store"], **in_registry
         )
-        self._store_gauges = _StoreCollector(store)
+        self._store_gauges = _StoreCollector(store, self)
         self.registry.register(self._store_gauges)
         self._start_at_zero()
         self._updates = self._updates_by_event()
@@ -253,10 +255,14 @@ def _weak_listener(metrics: LogoutMetrics) -> events.Listener:
 
 
 class _StoreCollector:
-    """The store's gauges, read when the metrics are collected: nothing runs between two scrapes."""
+    """The store's gauges, read when the metrics are collected: nothing runs between two scrapes.
 
-    def __init__(self, store: _HasStatus | None) -> None:
+    It also keeps the metrics it belongs to alive for as long as their registry is.
+    """
+
+    def __init__(self, store: _HasStatus | None, metrics: LogoutMetrics) -> None:
         self._store = store
+        self._metrics = metrics
 
     def describe(self) -> list[Metric]:
         return []  # so that registering does not collect
