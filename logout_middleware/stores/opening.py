@@ -214,7 +214,7 @@ class ProcessLocalStore:
 
     def status(self) -> StoreStatus | None:
         """The status of this process's store: None before it is opened, or for a store that tells none."""
-        status = getattr(self._store, "status", None)
+        status = getattr(self.opened, "status", None)
         return status() if status is not None else None
 
     def close(self) -> None:
