@@ -224,15 +224,14 @@ _WAIT = _Wait()
 
 def _cookie_header(scope: Scope) -> str:
     """Every Cookie header of the request as one: HTTP/2 clients may send cookies in several fields."""
-    # A plain loop: this runs on every request while revocation checks are on,
-    # and costs half what a generator over a browser's dozen headers does.
-    values = []
+    # A plain loop with no list: this runs on every request while revocation
+    # checks are on, and costs half what a generator over a browser's dozen
+    # headers does.
+    found = None
     for name, value in scope["headers"]:
         if name == b"cookie":
-            values.append(value)
-    if not values:
-        return ""
-    return (values[0] if len(values) == 1 else b"; ".join(values)).decode("latin-1")
+            found = value if found is None else found + b"; " + value
+    return "" if found is None else found.decode("latin-1")
 
 
 def _common_part(paths: Iterable[str]) -> str:

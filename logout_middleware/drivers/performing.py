@@ -14,7 +14,7 @@ from ..core.handler import LogoutHandler
 from ..core.session_check import Inspection
 from ..core.values import CallOnLogout, CollectMetrics, LookUp, StoreWrite, Verdict
 from ..stores.base import RevocationStore, generation_of, look_up, perform
-from ..stores.opening import ProcessLocalStore, store_for
+from ..stores.opening import ProcessLocalStore, default_store_path, store_opener
 
 if TYPE_CHECKING:
     from ..metrics import LogoutMetrics
@@ -101,7 +101,7 @@ class DriverBase:
         self.config = config
         self.core = LogoutHandler(config)
         #: The revocation store, opened by the process that first uses it; None when requests are not checked.
-        self.store: ProcessLocalStore | None = store_for(config)
+        self.store: ProcessLocalStore | None = _store_for(config)
         #: Settles an inspection that needs no keys fetched (see :class:`Settling`).
         self.settle = Settling(self.core, self.store)
         #: The Prometheus metrics, when ``metrics`` is on.
@@ -122,6 +122,19 @@ class DriverBase:
             self.store.close()
         if self.metrics is not None:
             self.metrics.close()
+
+
+def _store_for(config: LogoutConfig) -> ProcessLocalStore | None:
+    """The store a middleware with *config* checks requests against, not yet opened; None when it checks none."""
+    if not config.enforces_revocations:
+        return None
+    opener = store_opener(
+        config.revocation_store,
+        max_token_lifetime=config.max_token_lifetime,
+        fail_open=config.revocation_store_fail_open,
+        default_path=default_store_path(config.issuer, config.client_id),
+    )
+    return ProcessLocalStore(opener)
 
 
 def metrics_for(config: LogoutConfig, store: ProcessLocalStore | None) -> LogoutMetrics | None:

@@ -8,7 +8,7 @@
 * anything with the methods of :class:`~.base.RevocationStore`.
 
 :func:`~.opening.open_store` opens one from a URL; the drivers open theirs
-with :func:`~.opening.store_for`, in the process that first uses it.
+through a :class:`~.opening.ProcessLocalStore`, in the process that first uses it.
 """
 
 from .base import DEFAULT_MAX_TOKEN_LIFETIME, RevocationStore, StoreStatus

@@ -9,7 +9,6 @@ import stat
 import tempfile
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError, StoreUnavailableError
@@ -17,23 +16,7 @@ from .base import DEFAULT_MAX_TOKEN_LIFETIME, RevocationStore, StoreStatus
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
-if TYPE_CHECKING:
-    from ..config import LogoutConfig
-
-__all__ = ["ProcessLocalStore", "default_store_path", "open_store", "store_for", "store_opener"]
-
-
-def store_for(config: LogoutConfig) -> ProcessLocalStore | None:
-    """The store a middleware with *config* checks requests against, not yet opened; None when it checks none."""
-    if not config.enforces_revocations:
-        return None
-    opener = store_opener(
-        config.revocation_store,
-        max_token_lifetime=config.max_token_lifetime,
-        fail_open=config.revocation_store_fail_open,
-        default_path=default_store_path(config.issuer, config.client_id),
-    )
-    return ProcessLocalStore(opener)
+__all__ = ["ProcessLocalStore", "default_store_path", "open_store", "store_opener"]
 
 
 def open_store(
