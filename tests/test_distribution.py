@@ -101,6 +101,7 @@ EXAMPLES_NEED = (
     "flask",
     "django",
     "mozilla-django-oidc",
+    "flask-pyoidc",
     "fastapi",
     "itsdangerous",
     "litestar",

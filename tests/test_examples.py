@@ -181,14 +181,16 @@ STATUS = re.compile(r'<p id="status">([^<]*)</p>')
 SIGN_IN_CASES = [
     pytest.param(serve_asgi, "fastapi_app:app", (), "starlette", id="fastapi"),
     pytest.param(serve_wsgi, "flask_app:app", (), "flask", id="flask"),
+    pytest.param(serve_wsgi, "flask_pyoidc_app:app", (), "flask-pyoidc", id="flask-pyoidc"),
     pytest.param(serve_wsgi, "django_app.wsgi:application", (), "django", id="django-wsgi"),
     pytest.param(serve_asgi, "django_app.asgi:application", ("--lifespan=off",), "django", id="django-asgi"),
 ]
-SESSION_COOKIES = {"starlette": "session", "flask": "session", "django": "sessionid"}
+SESSION_COOKIES = {"starlette": "session", "flask": "session", "flask-pyoidc": "session", "django": "sessionid"}
 #: How each framework deletes its emptied session: the value and the attributes it sends.
 SESSION_DELETIONS = {
     "starlette": ("null", {"expires": EXPIRED, "path": "/"}),
     "flask": ("", {"expires": EXPIRED, "max-age": "0", "path": "/"}),
+    "flask-pyoidc": ("", {"expires": EXPIRED, "max-age": "0", "path": "/"}),
     "django": ('""', {"expires": EXPIRED, "max-age": "0", "path": "/"}),
 }
 
@@ -231,6 +233,20 @@ def authlib_session(id_token: str) -> dict[str, Any]:
     return {"token": token | {"id_token": id_token, "scope": "openid", "userinfo": userinfo}}
 
 
+def pyoidc_session(id_token: str) -> dict[str, Any]:
+    """What Flask-pyoidc keeps after its callback: the claims, the token itself, the access token."""
+    claims = json.loads(_b64url(id_token.split(".")[1]))
+    now = int(time.time())
+    return {
+        "current_provider": "default",
+        "access_token": secrets.token_urlsafe(32),
+        "access_token_expires_at": now + 3600,
+        "id_token": claims,
+        "id_token_jwt": id_token,
+        "last_authenticated": now,
+    }
+
+
 def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -242,7 +258,7 @@ def signed_session(kind: str, id_token: str, env: dict[str, str]) -> str:
 
         data = base64.b64encode(json.dumps(authlib_session(id_token)).encode())
         return TimestampSigner(env["SESSION_SECRET"]).sign(data).decode()
-    if kind == "flask":
+    if kind in ("flask", "flask-pyoidc"):
         from flask import Flask
         from flask.sessions import SecureCookieSessionInterface
 
@@ -250,7 +266,7 @@ def signed_session(kind: str, id_token: str, env: dict[str, str]) -> str:
         forge.secret_key = env["SESSION_SECRET"]
         serializer = SecureCookieSessionInterface().get_signing_serializer(forge)
         assert serializer is not None
-        return str(serializer.dumps(authlib_session(id_token)))
+        return str(serializer.dumps(authlib_session(id_token) if kind == "flask" else pyoidc_session(id_token)))
     # Django keeps the session in its database: make the row there, as mozilla-django-oidc's sign-in would.
     result = subprocess.run(
         [sys.executable, "-c", MAKE_DJANGO_SESSION, id_token],
@@ -294,7 +310,9 @@ def status_of(response: httpx.Response) -> str:
 def check_login(client: httpx.Client, discovery: dict[str, Any], session_cookie: str) -> None:
     """``/login`` starts the authorization-code flow at the discovered endpoint, its state kept in the session."""
     response = client.get("/login")
-    assert response.status_code == 302, response.text  # Authlib's authorize_redirect, mozilla-django-oidc's view
+    assert response.status_code == 302, (
+        response.text
+    )  # Authlib's authorize_redirect, Flask-pyoidc's, mozilla-django-oidc's view
     location = urlsplit(response.headers["location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == discovery["authorization_endpoint"]
     params = parse_qs(location.query, strict_parsing=True)

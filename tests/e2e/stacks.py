@@ -74,14 +74,26 @@ class AppSpec:
     backchannel_target: bool = False
     #: The SQLite file of a Django app, by name: the instances of one app share it.
     database: str | None = None
+    #: Where the sign-in library keeps the id_token in the session, as a key path.
+    id_token_path: tuple[str, ...] = ("token", "id_token")
 
+
+#: mozilla-django-oidc's session key.
+DJANGO = ("oidc_id_token",)
 
 #: Every app server, by name.  The back-channel pairs mix servers where that costs nothing.
 APPS = {
     "fastapi": AppSpec("fastapi_app:app", "uvicorn", "starlette", "fastapi"),
     "flask": AppSpec("flask_app:app", "gunicorn", "flask", "flask"),
-    "django-wsgi": AppSpec("django_app.wsgi:application", "gunicorn", "django", "django-wsgi", database="wsgi"),
-    "django-asgi": AppSpec("django_app.asgi:application", "uvicorn", "django", "django-asgi", database="asgi"),
+    "flask-pyoidc": AppSpec(
+        "flask_pyoidc_app:app", "gunicorn", "flask", "flask-pyoidc", id_token_path=("id_token_jwt",)
+    ),
+    "django-wsgi": AppSpec(
+        "django_app.wsgi:application", "gunicorn", "django", "django-wsgi", database="wsgi", id_token_path=DJANGO
+    ),
+    "django-asgi": AppSpec(
+        "django_app.asgi:application", "uvicorn", "django", "django-asgi", database="asgi", id_token_path=DJANGO
+    ),
     "fastapi-bc1": AppSpec(
         "fastapi_app:app", "uvicorn", "starlette", "fastapi-bc", backchannel=True, backchannel_target=True
     ),
@@ -96,9 +108,16 @@ APPS = {
         backchannel=True,
         backchannel_target=True,
         database="bc",
+        id_token_path=DJANGO,
     ),
     "django-bc2": AppSpec(
-        "django_app.wsgi:application", "gunicorn", "django", "django-bc", backchannel=True, database="bc"
+        "django_app.wsgi:application",
+        "gunicorn",
+        "django",
+        "django-bc",
+        backchannel=True,
+        database="bc",
+        id_token_path=DJANGO,
     ),
 }
 
@@ -159,9 +178,11 @@ class App:
 
     def session_id_token(self, cookie: str) -> str:
         """The id_token the sign-in library kept in the session."""
-        session = self.session(cookie)
-        token: str = session["oidc_id_token"] if self.spec.kind == "django" else session["token"]["id_token"]
-        return token
+        value: Any = self.session(cookie)
+        for key in self.spec.id_token_path:
+            value = value[key]
+        assert isinstance(value, str), value
+        return value
 
     def edited_session_cookie(self, cookie: str, sid: str) -> str:
         """*cookie* with the session's ``sid`` changed and the old signature kept, as a client could forge it.

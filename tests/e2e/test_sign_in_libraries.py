@@ -3,7 +3,8 @@
 The apps are ``examples/``: FastAPI with Authlib's Starlette client (its
 token in Starlette's signed session cookie) under uvicorn, Flask with
 Authlib's Flask client (its token in Flask's signed session cookie) under
-gunicorn, and Django with mozilla-django-oidc (its id_token in the
+gunicorn, Flask with Flask-pyoidc (the id_token in Flask's session too, under
+its own key), and Django with mozilla-django-oidc (its id_token in the
 server-side session) under gunicorn and under uvicorn.  Each signs in for
 real at the provider (``examples/provider``) in Chromium.  For each, the
 tests check that:
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 #: The apps signed out by /logout, each a client of its own, none with back-channel logout.
-PLAIN_APPS = ["fastapi", "flask", "django-wsgi", "django-asgi"]
+PLAIN_APPS = ["fastapi", "flask", "flask-pyoidc", "django-wsgi", "django-asgi"]
 #: The apps run as two instances with back-channel logout: "<name>-bc1" and "<name>-bc2".
 BACKCHANNEL_APPS = ["fastapi", "flask", "django"]
 LOGOUT_PARAMS = frozenset(("post_logout_redirect_uri", "id_token_hint", "state", "client_id"))
