@@ -148,10 +148,11 @@ class LogoutMetrics:
         )
         self._store_gauges = _StoreCollector(store, self)
         self.registry.register(self._store_gauges)
-        self._start_at_zero()
+        self._refused = self._start_at_zero()
         self._updates = self._updates_by_event()
         self._listener = _weak_listener(self)
-        events.add_listener(self._listener)
+        self._listening = False
+        self.listen()
 
     def observe(self, name: str, fields: Mapping[str, object]) -> None:
         """Count one event (the listener calls this for every event of the process)."""
@@ -173,32 +174,46 @@ class LogoutMetrics:
             return generate_latest(registry)
         return generate_latest(self.registry)
 
-    def close(self) -> None:
-        """Stop counting."""
-        events.remove_listener(self._listener)
+    def listen(self) -> None:
+        """Count the process's events (again, after :meth:`close`: an ASGI app started a second time)."""
+        if not self._listening:
+            events.add_listener(self._listener)
+            self._listening = True
 
-    def _start_at_zero(self) -> None:
-        """Every series the events can move, at 0: a rate is defined before the first event, an alert can fire."""
+    def close(self) -> None:
+        """Stop counting, until :meth:`listen`."""
+        events.remove_listener(self._listener)
+        self._listening = False
+
+    def _start_at_zero(self) -> dict[tuple[str, str], Any]:
+        """Every series the events can move, at 0: a rate is defined before the first event, an alert can fire.
+
+        Returns the refusal series by (endpoint, reason), so that counting one is a dict lookup.
+        """
         for flow, outcomes in _OUTCOMES.items():
             for outcome in outcomes:
                 self._flows[flow].labels(outcome)
+        refused = {}
         for name, (endpoint_from, reason_from, _) in _REFUSALS.items():
             fields = events.EVENTS[name].fields
             for endpoint in _values(endpoint_from, fields):
                 for reason in _values(reason_from, fields):
-                    self._refusals.labels(endpoint, reason)
+                    refused[endpoint, reason] = self._refusals.labels(endpoint, reason)
         for document in ("discovery", "jwks"):
             self._fetch_failures.labels(document)
         for token_type in _TOKEN_TYPES:
             for outcome in ("revoked", "failed"):
                 self._token_revocations.labels(token_type, outcome)
+        for store in _values("store", events.EVENTS["store.synced"].fields):
+            self._reconnects.labels(store)
+        return refused
 
     def _updates_by_event(self) -> dict[str, Callable[[Mapping[str, object]], None]]:
         updates: dict[str, Callable[[Mapping[str, object]], None]] = {}
         for name, (flow, outcome) in _SUCCESSES.items():
             updates[name] = self._counting(self._flows[flow].labels(outcome))
         for name, (endpoint_from, reason_from, outcome) in _REFUSALS.items():
-            updates[name] = self._refusal(endpoint_from, reason_from, outcome)
+            updates[name] = self._refusal(name, endpoint_from, reason_from, outcome)
         for name in _FETCHES:
             updates[name] = lambda fields: self._fetch_failures.labels(str(fields["document"])).inc()
         revocations = self._token_revocations
@@ -213,13 +228,25 @@ class LogoutMetrics:
     def _counting(child: Any) -> Callable[[Mapping[str, object]], None]:
         return lambda fields: child.inc()
 
-    def _refusal(self, endpoint_from: str, reason_from: str, outcome: str) -> Callable[[Mapping[str, object]], None]:
+    def _refusal(
+        self, name: str, endpoint_from: str, reason_from: str, outcome: str
+    ) -> Callable[[Mapping[str, object]], None]:
+        refused = self._refused
+        # Only the endpoints this event can name: a series made here shows at 0 from the start.
+        endpoints = _values(endpoint_from, events.EVENTS[name].fields)
+        flows = {endpoint: self._flows[endpoint].labels(outcome) for endpoint in endpoints if endpoint in self._flows}
+
         def count(fields: Mapping[str, object]) -> None:
             endpoint = _value(endpoint_from, fields)
-            self._refusals.labels(endpoint, _value(reason_from, fields)).inc()
-            flow = self._flows.get(endpoint)
+            series = refused.get((endpoint, _value(reason_from, fields)))
+            if series is None:
+                # A value the event's fields do not list: counted, but never as a label of its own, so
+                # that no caller can grow the series without bound.
+                series = self._refusals.labels("other", "other")
+            series.inc()
+            flow = flows.get(endpoint)
             if flow is not None:
-                flow.labels(outcome).inc()
+                flow.inc()
 
         return count
 

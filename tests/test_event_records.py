@@ -39,7 +39,7 @@ from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
 from tests.support.apps import echo_asgi, echo_wsgi
 from tests.support.provider import StubState
 from tests.support.redis_server import redis_server
-from tests.support.tokens import KEY, ROTATED, logout_token, unsigned
+from tests.support.tokens import KEY, ROTATED, id_token, logout_token, unsigned
 from tests.support.transports import Raw, Send, middleware_sender
 
 CLIENT_SECRET = "client-secret-" + secrets.token_urlsafe(24)
@@ -734,3 +734,41 @@ def test_redis_lost_and_back_reports_each(tmp_path: Path) -> None:
     assert [(name, fields) for name, fields in told if name.startswith("store.")] == [
         (record.event, fields_of(record)) for record in ours
     ]
+
+
+# -- id_token cookies signed with a key the provider does not have ---------------------------------
+
+
+def key_fetches(stub: StubState) -> int:
+    return sum(1 for request in stub.requests if request["path"] == "/jwks")
+
+
+def test_cookies_naming_an_unknown_key_warn_of_no_outage(kind: str, stub: StubState, observed: Observed) -> None:
+    # Any client can send such a cookie, as often as it likes: the first makes the keys be fetched again
+    # (a rotation), the others within 10 s are refused without a fetch, and none of it is an outage.
+    send = middleware_sender(kind, issuer=stub.issuer, client_id=stub.client_id, enforce_revocations=True,
+                             revocation_store="memory://")  # fmt: skip
+    assert send("GET", "/page", {"Cookie": f"id_token={id_token(stub.issuer)}"}).status == 200  # keys fetched
+    before = key_fetches(stub)
+    forged = id_token(stub.issuer, key=ROTATED)
+    for _ in range(5):
+        answer = send("GET", "/page", {"Cookie": f"id_token={forged}"})
+        assert answer.status == 200
+        assert b"id_token" not in answer.body  # stripped before the app
+    assert key_fetches(stub) == before + 1
+    warnings = [(record.event, record.levelname) for record in observed.records if record.levelno >= logging.WARNING]
+    assert warnings == []
+    stripped = [fields["reason"] for name, fields in observed.told if name == "check.stripped"]
+    assert stripped == ["untrusted"] * 5
+
+
+def test_a_refetch_that_fails_with_keys_at_hand_is_reported_as_stale(
+    kind: str, stub: StubState, observed: Observed
+) -> None:
+    send = middleware_sender(kind, issuer=stub.issuer, client_id=stub.client_id, enforce_revocations=True,
+                             revocation_store="memory://")  # fmt: skip
+    assert send("GET", "/page", {"Cookie": f"id_token={id_token(stub.issuer)}"}).status == 200
+    stub.jwks_status = 503
+    assert send("GET", "/page", {"Cookie": f"id_token={id_token(stub.issuer, key=ROTATED)}"}).status == 200
+    reported = [(record.event, record.levelname) for record in observed.records if record.event.startswith("provider.")]
+    assert reported == [("provider.fetch_stale", "WARNING")]

@@ -21,14 +21,16 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from logout_middleware import ConfigError, LogoutConfig, events
+from logout_middleware.asgi import LogoutMiddleware as AsgiLogoutMiddleware
 from logout_middleware.gateway import build_gateway
 from logout_middleware.metrics import CONTENT_TYPE, LogoutMetrics
 from logout_middleware.stores import MemoryStore, ProcessLocalStore
+from tests.support.apps import echo_asgi
 from tests.support.provider import StubState
 from tests.support.redis_server import redis_server
 from tests.support.servers import HOST, REPO_ROOT, free_port, serve_process, serve_wsgi
 from tests.support.tokens import id_token, logout_token, unsigned
-from tests.support.transports import asgi_sender, middleware_sender
+from tests.support.transports import asgi_sender, drive_asgi, middleware_sender
 
 DOCS = REPO_ROOT / "docs"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -63,6 +65,7 @@ AT_ZERO: Series = {
        for document in ("discovery", "jwks")},
     **{("logout_middleware_token_revocations_total", (("outcome", outcome), ("token_type", token_type))): 0.0
        for token_type in ("refresh_token", "access_token") for outcome in ("revoked", "failed")},
+    ("logout_middleware_store_reconnects_total", (("store", "redis"),)): 0.0,
 }  # fmt: skip
 
 
@@ -103,6 +106,7 @@ NAMES = {
     "logouts_refused": ("logout_middleware_logouts_total", (("outcome", "refused"),)),
     "logouts_failed": ("logout_middleware_logouts_total", (("outcome", "failed"),)),
     "callbacks_returned": ("logout_middleware_logout_callbacks_total", (("outcome", "returned"),)),
+    "callbacks_refused": ("logout_middleware_logout_callbacks_total", (("outcome", "refused"),)),
     "backchannel_accepted": ("logout_middleware_backchannel_logouts_total", (("outcome", "accepted"),)),
     "backchannel_refused": ("logout_middleware_backchannel_logouts_total", (("outcome", "refused"),)),
     "backchannel_unavailable": ("logout_middleware_backchannel_logouts_total", (("outcome", "unavailable"),)),
@@ -183,6 +187,42 @@ def test_closed_metrics_count_no_more() -> None:
     metrics.close()
     events.emit(events.LOGOUT_LOCAL, "m", cookies_deleted=0)
     assert counters(metrics.render().decode()) == AT_ZERO
+
+
+def test_an_asgi_app_started_again_after_its_shutdown_counts_again() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # one lifespan message a call, so that the test can act in between
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+        else:
+            await echo_asgi(scope, receive, send)
+
+    middleware = AsgiLogoutMiddleware(app, end_session_endpoint="https://op.example/end", metrics=True)
+    send = asgi_sender(middleware)
+
+    def lifespan(event: str) -> None:
+        assert drive_asgi(middleware, {"type": "lifespan"}, [{"type": event}]) == [{"type": event + ".complete"}]
+
+    lifespan("lifespan.startup")
+    assert send("GET", "/logout", {}).status == 303  # counted
+    lifespan("lifespan.shutdown")
+    assert send("GET", "/logout", {}).status == 303  # not counted: the app is shut down
+    lifespan("lifespan.startup")
+    assert send("GET", "/logout", {}).status == 303  # counted again
+    text = send("GET", "/metrics", {}).body.decode()
+    lifespan("lifespan.shutdown")
+    assert counters(text) == moved(logouts_redirected=2)
+
+
+def test_a_value_an_event_does_not_list_is_counted_under_other() -> None:
+    metrics = LogoutMetrics()
+    try:
+        events.emit(events.CALLBACK_REFUSED, "m", reason="made-up")
+        text = metrics.render().decode()
+    finally:
+        metrics.close()
+    other = ("logout_middleware_refusals_total", (("endpoint", "other"), ("reason", "other")))
+    assert counters(text) == {**moved(callbacks_refused=1), other: 1.0}
 
 
 def test_metrics_in_a_registry_of_the_app_s_own_count_while_it_is_kept() -> None:
@@ -379,7 +419,7 @@ def test_the_gateway_s_store_lag_grows_while_redis_is_away(stub: StubState, tmp_
         return gauges(scrape(base_url))[("logout_middleware_store_lag_seconds", (("store", "redis"),))]
 
     def reconnects(base_url: str) -> float:
-        return counters(scrape(base_url)).get(("logout_middleware_store_reconnects_total", (("store", "redis"),)), 0.0)
+        return counters(scrape(base_url))[("logout_middleware_store_reconnects_total", (("store", "redis"),))]
 
     with redis_server(tmp_path / "redis") as redis, serve_gateway(gateway_env(stub, redis.url)) as base_url:
         assert (lag(base_url), reconnects(base_url)) == (0.0, 0.0)

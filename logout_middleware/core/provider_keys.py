@@ -69,6 +69,11 @@ class ProviderKeys:
             else:
                 yield from self.jwks.get(jwks_uri)
         except DiscoveryError as exc:
+            if unknown_key and self.jwks.current() is not None:
+                # The keys are at hand; only this token's kid is not among them.  A refetch refused because
+                # one ran moments ago is no outage (and any client can ask for one), and a failed one was
+                # reported by the fetch.
+                return
             events.emit(events.PROVIDER_KEYS_UNAVAILABLE, KEYS_UNAVAILABLE, exc, unavailable=exc.unavailable)
 
     def _jwks_uri(self) -> Steps[str]:

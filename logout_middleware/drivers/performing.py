@@ -110,10 +110,13 @@ class DriverBase:
     def open_store(self) -> None:
         """Open the revocation store in this process now, rather than at the first request that needs it.
 
-        It may wait (on Redis, on an SQLite lock): under ASGI, call it in a worker thread.
+        It may wait (on Redis, on an SQLite lock): under ASGI, call it in a worker thread.  The metrics
+        count again if :meth:`close` stopped them (an ASGI app started again after its shutdown).
         """
         if self.store is not None:
             self.store.current()
+        if self.metrics is not None:
+            self.metrics.listen()
 
     def close(self) -> None:
         """Close the revocation store this process opened, if any (it may wait, as :meth:`open_store`),

@@ -76,11 +76,7 @@ class JwksCache:
         except DiscoveryError as exc:
             if entry is None:
                 raise
-            age = now - entry[2]
-            events.emit(
-                events.PROVIDER_FETCH_STALE, JWKS_STALE, jwks_uri, exc, age,
-                document="jwks", url=jwks_uri, unavailable=exc.unavailable, age=round(age, 1),
-            )  # fmt: skip
+            self._report_stale(jwks_uri, exc, entry)
             return entry[1]
 
     def refresh_for_unknown_key(self, jwks_uri: str) -> Steps[dict[str, Any]]:
@@ -97,11 +93,23 @@ class JwksCache:
                 retry_after=MIN_REFETCH_INTERVAL - since,
             )
         self._refetching = True
+        entry = self._entry
         try:
-            return (yield from self._fetch(jwks_uri))
+            return (yield from self._fetch(jwks_uri, stale=entry is not None))
+        except DiscoveryError as exc:
+            if entry is not None:  # the set at hand still serves the tokens it has the keys of
+                self._report_stale(jwks_uri, exc, entry)
+            raise
         finally:
             self._refetching = False
             self._refetched_at = self._monotonic()
+
+    def _report_stale(self, jwks_uri: str, exc: DiscoveryError, entry: tuple[str, dict[str, Any], float]) -> None:
+        age = self._monotonic() - entry[2]
+        events.emit(
+            events.PROVIDER_FETCH_STALE, JWKS_STALE, jwks_uri, exc, age,
+            document="jwks", url=jwks_uri, unavailable=exc.unavailable, age=round(age, 1),
+        )  # fmt: skip
 
     def _fetch(self, jwks_uri: str, *, stale: bool = False) -> Steps[dict[str, Any]]:
         """Fetch the set; a failure is reported here unless the caller has a *stale* one to use instead."""
