@@ -395,39 +395,18 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
     base_env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
 
     with contextlib.ExitStack() as cleanup:
-        redis = RedisServer(tmp_path_factory.mktemp("e2e-redis"))
-        try:
-            redis.start()
-        except RuntimeError as exc:
-            pytest.fail(f"the e2e tests need redis-server: {exc}", pytrace=False)
-        cleanup.callback(redis.stop)
-
-        op_url = f"https://127.0.0.1:{op_port}"
-        op_env = {
-            **base_env,
-            "RP_CLIENTS": json.dumps(_provider_clients(rp_ports)),
-            "CLIENT_SECRET": client_secret,
-            "TLS_CERT": str(tls.cert),
-            "TLS_KEY": str(tls.key),
-        }
-        op_server = _start(
-            "provider",
-            [str(node_for_provider), "provider.mjs", str(op_port)],
-            env=op_env,
-            url=op_url,
+        redis = start_redis(cleanup, tmp_path_factory.mktemp("e2e-redis"))
+        provider = start_provider(
+            cleanup,
+            node_for_provider,
+            op_port,
+            clients=_provider_clients(rp_ports),
+            client_secret=client_secret,
+            tls=tls,
+            env=base_env,
             log_dir=log_dir,
-            cwd=PROVIDER_DIR,
         )
-        cleanup.callback(op_server.stop)
-        op_tls = ssl.create_default_context(cafile=tls.ca)
-        discovery = _wait_until_answering(op_server, "/.well-known/openid-configuration", verify=op_tls).json()
-        provider = Provider(
-            url=op_url,
-            end_session_endpoint=discovery["end_session_endpoint"],
-            introspection_endpoint=discovery["introspection_endpoint"],
-            server=op_server,
-            ca_file=tls.ca,
-        )
+        op_url, op_server = provider.url, provider.server
 
         python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         commands = {
@@ -479,6 +458,51 @@ def e2e_stack(node_for_provider: Path, tmp_path_factory: pytest.TempPathFactory)
         # server is told to exit before the stop() callbacks wait for each.
         cleanup.callback(lambda: [server.terminate() for server in (op_server, *(rp.server for rp in rps.values()))])
         yield Stack(provider, rps, client_secret, redis)
+
+
+def start_redis(cleanup: contextlib.ExitStack, directory: Path) -> RedisServer:
+    """A redis-server for the apps to share, stopped by *cleanup*."""
+    redis = RedisServer(directory)
+    try:
+        redis.start()
+    except RuntimeError as exc:
+        pytest.fail(f"the e2e tests need redis-server: {exc}", pytrace=False)
+    cleanup.callback(redis.stop)
+    return redis
+
+
+def start_provider(
+    cleanup: contextlib.ExitStack,
+    node: Path,
+    port: int,
+    *,
+    clients: list[dict[str, object]],
+    client_secret: str,
+    tls: TlsFiles,
+    env: dict[str, str],
+    log_dir: Path,
+) -> Provider:
+    """The provider of ``examples/provider`` over HTTPS, knowing *clients*, answering; stopped by *cleanup*."""
+    url = f"https://127.0.0.1:{port}"
+    provider_env = {
+        **env,
+        "RP_CLIENTS": json.dumps(clients),
+        "CLIENT_SECRET": client_secret,
+        "TLS_CERT": str(tls.cert),
+        "TLS_KEY": str(tls.key),
+    }
+    argv = [str(node), "provider.mjs", str(port)]
+    server = _start("provider", argv, env=provider_env, url=url, log_dir=log_dir, cwd=PROVIDER_DIR)
+    cleanup.callback(server.stop)
+    verify = ssl.create_default_context(cafile=tls.ca)
+    discovery = _wait_until_answering(server, "/.well-known/openid-configuration", verify=verify).json()
+    return Provider(
+        url=url,
+        end_session_endpoint=discovery["end_session_endpoint"],
+        introspection_endpoint=discovery["introspection_endpoint"],
+        server=server,
+        ca_file=tls.ca,
+    )
 
 
 def _provider_clients(rp_ports: dict[str, int]) -> list[dict[str, object]]:

@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import sqlite3
-import ssl
 import sys
 import zlib
 from collections.abc import Iterator
@@ -38,7 +37,6 @@ import pytest
 from tests.support.redis_server import RedisServer
 
 from .conftest import (
-    PROVIDER_DIR,
     REPO_ROOT,
     Provider,
     Server,
@@ -47,6 +45,8 @@ from .conftest import (
     _make_tls_files,
     _start,
     _wait_until_answering,
+    start_provider,
+    start_redis,
 )
 
 if TYPE_CHECKING:
@@ -290,34 +290,18 @@ def run_sign_in_stacks(node: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     base_env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
 
     with contextlib.ExitStack() as cleanup:
-        redis = RedisServer(tmp_path_factory.mktemp("sign-in-redis"))
-        try:
-            redis.start()
-        except RuntimeError as exc:
-            pytest.fail(f"the e2e tests need redis-server: {exc}", pytrace=False)
-        cleanup.callback(redis.stop)
-
-        op_url = f"https://127.0.0.1:{op_port}"
-        clients = _provider_clients({name: (spec, urls[name]) for name, spec in APPS.items()})
-        op_env = {
-            **base_env,
-            "RP_CLIENTS": json.dumps(clients),
-            "CLIENT_SECRET": client_secret,
-            "TLS_CERT": str(tls.cert),
-            "TLS_KEY": str(tls.key),
-        }
-        argv = [str(node), "provider.mjs", str(op_port)]
-        op_server = _start("provider", argv, env=op_env, url=op_url, log_dir=log_dir, cwd=PROVIDER_DIR)
-        cleanup.callback(op_server.stop)
-        op_tls = ssl.create_default_context(cafile=tls.ca)
-        discovery = _wait_until_answering(op_server, "/.well-known/openid-configuration", verify=op_tls).json()
-        provider = Provider(
-            url=op_url,
-            end_session_endpoint=discovery["end_session_endpoint"],
-            introspection_endpoint=discovery["introspection_endpoint"],
-            server=op_server,
-            ca_file=tls.ca,
+        redis = start_redis(cleanup, tmp_path_factory.mktemp("sign-in-redis"))
+        provider = start_provider(
+            cleanup,
+            node,
+            op_port,
+            clients=_provider_clients({name: (spec, urls[name]) for name, spec in APPS.items()}),
+            client_secret=client_secret,
+            tls=tls,
+            env=base_env,
+            log_dir=log_dir,
         )
+        op_url, op_server = provider.url, provider.server
 
         apps: dict[str, App] = {}
         # Two waves: the second instance of a Django app starts once the first has migrated their database.
