@@ -46,12 +46,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import events
+from .core.metrics_endpoint import CONTENT_TYPE  # the content type of LogoutMetrics.render()
 from .stores.base import StoreStatus
 
 __all__ = ["CONTENT_TYPE", "LogoutMetrics"]
 
-#: The content type of :meth:`LogoutMetrics.render`: the Prometheus text format 0.0.4.
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _PREFIX = "logout_middleware_"
 _OUTCOMES = {
