@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .browser import END_SESSION
-from .drivers import Answer
+from .drivers import END_SESSION, Answer
 
 
 class MisbehavedError(RuntimeError):

@@ -22,8 +22,7 @@ from webob.dec import wsgify
 
 from logout_middleware import asgi, wsgi
 
-from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, asgi_scope
-from .drivers import App, answer_asgi
+from .drivers import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, App, answer_asgi, asgi_scope
 
 CLIENT_ID = "bench-client"
 #: Ours with checks off: what every app gets without a receiver, forward-auth or enforce_revocations.

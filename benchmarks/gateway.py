@@ -22,8 +22,7 @@ from tests.support.redis_server import redis_server
 from tests.support.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
 from . import checks, wrk
-from .browser import APP_PATH, END_SESSION, header_lines
-from .drivers import answer_http
+from .drivers import APP_PATH, END_SESSION, answer_http, header_lines
 from .plan import Plan
 from .provider import Setup, fill, id_token
 from .report import Figure, Row, at_least

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from . import contestants
-from .browser import LOGOUT_PATH, VISITOR_COOKIES, signed_in
 from .contestants import HELLO, OURS
-from .drivers import ASGI, WSGI, Adapter, Request
+from .drivers import ASGI, LOGOUT_PATH, VISITOR_COOKIES, WSGI, Adapter, Request, signed_in
 from .provider import SESSION_SECRET, Setup, open_filled, store_sizes
 from .report import Figure, Row, at_most
 from .session_check import cookie, stack

@@ -8,9 +8,8 @@ and the same logout written as a ``BaseHTTPMiddleware`` or a WebOb ``wsgify``.
 from __future__ import annotations
 
 from . import checks, contestants
-from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, signed_in
 from .contestants import HELLO, Recorder
-from .drivers import ASGI, WSGI, Adapter, Case
+from .drivers import APP_PATH, ASGI, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, WSGI, Adapter, Case, signed_in
 from .provider import Setup
 from .report import Row, at_least, at_most
 

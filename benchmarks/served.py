@@ -13,8 +13,7 @@ from contextlib import ExitStack
 from tests.support.servers import REPO_ROOT, serve_asgi, serve_wsgi
 
 from . import checks, wrk
-from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, header_lines, signed_in
-from .drivers import answer_http
+from .drivers import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, answer_http, header_lines, signed_in
 from .plan import Plan
 from .provider import Setup
 from .report import Figure, Row, at_least

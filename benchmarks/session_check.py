@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import checks, contestants
-from .browser import LOGIN_COOKIES, VISITOR_COOKIES, signed_in
 from .contestants import FLOOR, HELLO, OURS, App, Recorder
-from .drivers import ASGI, WSGI, Adapter, Case, TimeFunc
+from .drivers import ASGI, LOGIN_COOKIES, VISITOR_COOKIES, WSGI, Adapter, Case, TimeFunc, signed_in
 from .provider import SESSION_SECRET, Setup, open_filled, store_sizes
 from .report import Figure, Row, at_most
 

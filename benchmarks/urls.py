@@ -14,9 +14,8 @@ from urllib.parse import urlencode
 
 from logout_middleware import build_logout_url
 
-from .browser import END_SESSION, REDIRECT_URI, STATE
 from .checks import MisbehavedError
-from .drivers import Case, TimeFunc
+from .drivers import END_SESSION, REDIRECT_URI, STATE, Case, TimeFunc
 from .provider import Setup
 from .report import Row, at_most
 
