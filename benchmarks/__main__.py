@@ -27,8 +27,8 @@ from typing import Any
 
 from tests.support.nginx_server import nginx_binary
 
-from . import chart, gateway, inprocess, memory, passthrough, provider, report, scale, served, session_check, urls, wrk
-from .plan import FULL, QUICK
+from . import gateway, inprocess, memory, passthrough, provider, report, scale, served, session_check
+from .provider import FULL, QUICK
 from .report import Figure, Row
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,7 +39,7 @@ _PACKAGES = ("logout-middleware", "pyperf", "starlette", "webob", "joserfc", "cr
 def rows(setup: provider.Setup) -> list[Row]:
     """Every row of the table, in its order: a new module adds its own here."""
     plan = setup.plan
-    return [*passthrough.rows(), *urls.rows(), *session_check.rows(setup), *memory.rows(setup), *scale.rows(plan),
+    return [*passthrough.rows(), *session_check.rows(setup), *memory.rows(setup), *scale.rows(plan),
             *served.rows(plan), *gateway.rows(plan)]  # fmt: skip
 
 
@@ -86,7 +86,7 @@ def describe() -> dict[str, Any]:
     return {"machine": {"platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(),
                         "load_average_at_start": [round(value, 2) for value in os.getloadavg()]},
             "python": platform.python_version(), "packages": packages,
-            "tools": {"wrk": wrk.version(), "nginx": _first_line(nginx_binary(), "-v"),
+            "tools": {"wrk": served.wrk_version(), "nginx": _first_line(nginx_binary(), "-v"),
                       "redis-server": _first_line("redis-server", "--version")},
             "git_commit": _first_line("git", "rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")}  # fmt: skip
 
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     _write(out / "latest.json", json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     table = report.markdown(evaluated)
     _write(out / "latest.md", f"{table}\n{summary}: `{command}` at {context['git_commit']}.\n")
-    chart.draw(evaluated, out / "overhead.png", f"{command} at {context['git_commit']}, {started_at:%Y-%m-%d}")
+    report.chart(evaluated, out / "overhead.png", f"{command} at {context['git_commit']}, {started_at:%Y-%m-%d}")
     print(table)
     print(summary + (" (a smoke run: its figures are noise)" if args.quick else ""))
     return 0

@@ -60,3 +60,9 @@ def logs_out(name: str, answer: Answer, *, id_token: str, login_cookies: Iterabl
          f"sent the browser to {location!r:.120}"),
         (deleted(answer) >= login, f"deleted {sorted(deleted(answer))}, not every one of {sorted(login)}"),
     ])  # fmt: skip
+
+
+def builds_url(name: str, url: str, *, same_as: str | None, id_token: str) -> None:
+    """The end-session URL: the very one *same_as* is where given, else one that carries the id_token as the hint."""
+    if url != same_as if same_as is not None else not (url.startswith(END_SESSION + "?") and id_token in url):
+        raise MisbehavedError(f"{name} built {url[:120]!r}, not the end-session URL {same_as or END_SESSION!r:.120}")

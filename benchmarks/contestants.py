@@ -7,7 +7,8 @@ deleted), so that a comparison is of the machinery, not of doing less work.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,9 +21,9 @@ from webob import Request as WebObRequest
 from webob import Response as WebObResponse
 from webob.dec import wsgify
 
-from logout_middleware import asgi, wsgi
+from logout_middleware import asgi, build_logout_url, wsgi
 
-from .drivers import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, App, answer_asgi, asgi_scope
+from .drivers import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, App, answer_asgi, asgi_scope
 
 CLIENT_ID = "bench-client"
 #: Ours with checks off: what every app gets without a receiver, forward-auth or enforce_revocations.
@@ -166,3 +167,21 @@ def webob_logout(request: WebObRequest, app: App) -> App | WebObResponse:
     for name in LOGIN_COOKIES:
         response.delete_cookie(name, path="/")
     return response
+
+
+def url_builder(key: str, id_token: str) -> Callable[[], str]:
+    """How *key* builds the end-session URL: ours, ``urlencode``, or Authing's ``build_logout_url``."""
+    if key == "ours":
+        return partial(build_logout_url, END_SESSION, redirect_uri=REDIRECT_URI, id_token=id_token, state=STATE)
+    if key == "urlencode":
+
+        def with_urlencode() -> str:
+            params = {"post_logout_redirect_uri": REDIRECT_URI, "id_token_hint": id_token, "state": STATE}
+            return END_SESSION + "?" + urlencode(params)
+
+        return with_urlencode
+    from authing import AuthenticationClient  # noqa: PLC0415 - it imports websockets, which only this needs
+
+    # Authing's URL is app_host + "/oidc/session/end"; the client opens no connection to build it.
+    client = AuthenticationClient(app_id="benchmark", app_host=END_SESSION.removesuffix("/oidc/session/end"))
+    return partial(client.build_logout_url, REDIRECT_URI, id_token, STATE)

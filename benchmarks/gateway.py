@@ -21,12 +21,11 @@ from tests.support.nginx_server import gateway_config, nginx_server
 from tests.support.redis_server import redis_server
 from tests.support.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
-from . import checks, wrk
+from . import checks
 from .drivers import APP_PATH, END_SESSION, answer_http, header_lines
-from .plan import Plan
-from .provider import Setup, fill, id_token
+from .provider import Plan, Setup, fill, id_token
 from .report import Figure, Row, at_least
-from .served import GUNICORN_ARGS, UVICORN_ARGS
+from .served import GUNICORN_ARGS, UVICORN_ARGS, Load, in_rounds, wrk
 
 _EXAMPLE = REPO_ROOT / "examples" / "gateway"
 HOSTS = ("shop.example.test", "wiki.example.test")
@@ -95,7 +94,6 @@ def run(setup: Setup, plan: Plan) -> dict[str, Figure]:
              "signed-in": [(HOSTS[i % 2], cookie) for i, cookie in enumerate(live)],
              "mixed": [(HOSTS[i % 2], cookie) for i, pair in enumerate(zip(live, revoked, strict=True))
                        for cookie in ("", *pair)]}  # fmt: skip
-    values: dict[str, list[float]] = {load: [] for load in LOADS}
     with (
         tempfile.TemporaryDirectory(prefix="bench-gateway-") as temporary,
         _gateway(setup, Path(temporary), revoked_sids, plan) as (base_url, services),
@@ -104,16 +102,16 @@ def run(setup: Setup, plan: Plan) -> dict[str, Figure]:
         for load, pairs in mixes.items():
             (Path(temporary) / f"{load}.tsv").write_text("".join(f"{host}\t{cookie}\n" for host, cookie in pairs))
         headers = [line for line in header_lines() if not line.startswith("Cookie:")]
-        for counts, load in wrk.rounds(list(LOADS), plan.rounds):
-            result = wrk.run(base_url + APP_PATH, seconds=plan.seconds, connections=plan.connections, headers=headers,
-                             mix=Path(temporary) / f"{load}.tsv")  # fmt: skip
+
+        def measure(load: str) -> Load:
+            result = wrk(base_url + APP_PATH, plan, headers, mix=Path(temporary) / f"{load}.tsv")
             # Requests in flight when a run stops leave the share of 401s off by at most one per connection.
             due = result.requests / 3 if load == "mixed" else 0
             if result.socket_errors or abs(result.refused - due) > plan.connections + 2:
                 raise checks.MisbehavedError(f"gateway, {load} load: {result}")
-            if counts:
-                values[load].append(result.requests_per_second)
-    return {f"gateway/{load}": Figure("req/s", tuple(rates)) for load, rates in values.items()}
+            return result
+
+        return {f"gateway/{load}": figure for load, figure in in_rounds(list(LOADS), plan.rounds, measure).items()}
 
 
 def rows(plan: Plan) -> list[Row]:

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pyperf
 
-from . import passthrough, session_check, urls
+from . import passthrough, session_check
 from .drivers import Case
 from .provider import Setup
 from .report import Figure
 
 
 def cases(setup: Setup) -> list[Case]:
-    return [*passthrough.cases(setup), *urls.cases(setup), *session_check.cases(setup)]
+    return [*passthrough.cases(setup), *session_check.cases(setup)]
 
 
 def _forward(command: list[str], args: Namespace) -> None:

@@ -1,24 +1,28 @@
-"""In-process, checks off: what ours costs on the paths it does not own, and what its logout costs.
+"""In-process, checks off: ours on the paths it does not own, its logout, and the end-session URL on its own.
 
 Against the bare app, a do-nothing function, a do-nothing middleware class
 (the floor any middleware class stands on), Starlette's TrustedHostMiddleware
-and the same logout written as a ``BaseHTTPMiddleware`` or a WebOb ``wsgify``.
+and the same logout written as a ``BaseHTTPMiddleware`` or a WebOb ``wsgify``;
+``build_logout_url`` against ``urlencode`` (the very same URL) and the Authing
+SDK's, which fills a template and encodes and checks nothing.
 """
 
 from __future__ import annotations
 
+from time import perf_counter
+
 from . import checks, contestants
-from .contestants import HELLO, Recorder
-from .drivers import APP_PATH, ASGI, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, WSGI, Adapter, Case, signed_in
+from .contestants import HELLO, OURS, Recorder, url_builder
+from .drivers import APP_PATH, ASGI, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, WSGI, Adapter, Case, TimeFunc, signed_in
 from .provider import Setup
 from .report import Row, at_least, at_most
 
 _BUILDS = {
     "asgi": {"bare": lambda app: app, "function": contestants.function_asgi, "class": contestants.ClassASGI,
-             "trustedhost": contestants.trusted_host, "ours": contestants.ours_asgi,
+             "trustedhost": contestants.trusted_host, "ours": OURS["asgi"],
              "basehttp": contestants.StarletteLogout},
     "wsgi": {"bare": lambda app: app, "function": contestants.function_wsgi, "class": contestants.ClassWSGI,
-             "ours": contestants.ours_wsgi, "wsgify": contestants.webob_logout},
+             "ours": OURS["wsgi"], "wsgify": contestants.webob_logout},
 }  # fmt: skip
 _LABELS = {"bare": "bare app", "function": "do-nothing function", "class": "do-nothing class (the floor)",
            "trustedhost": "Starlette TrustedHostMiddleware", "ours": "ours, checks off",
@@ -26,6 +30,7 @@ _LABELS = {"bare": "bare app", "function": "do-nothing function", "class": "do-n
            "wsgify": "WebOb @wsgify.middleware, the same logout"}  # fmt: skip
 _ALTERNATIVE = {"asgi": "basehttp", "wsgi": "wsgify"}
 _MOUNTS = {"pass": "", "pass-mounted": MOUNT}
+_URLS = ("ours", "urlencode", "authing")
 
 
 def _case(adapter: Adapter, group: str, key: str, setup: Setup) -> Case:
@@ -45,6 +50,27 @@ def _case(adapter: Adapter, group: str, key: str, setup: Setup) -> Case:
     return Case(name, check, lambda: adapter.timer(build(HELLO[adapter.name]), request))
 
 
+def _url_case(key: str, setup: Setup) -> Case:
+    def check() -> None:
+        # urlencode must build what ours builds; Authing's differs (nothing encoded) but must carry the hint.
+        token = setup.live_token
+        expected = url_builder("ours", token)() if key != "authing" else None
+        checks.builds_url(f"url/{key}", url_builder(key, token)(), same_as=expected, id_token=token)
+
+    def prepare() -> TimeFunc:
+        build = url_builder(key, setup.live_token)
+
+        def time_func(loops: int) -> float:
+            start = perf_counter()
+            for _ in range(loops):
+                build()
+            return perf_counter() - start
+
+        return time_func
+
+    return Case(f"url/{key}", check, prepare)
+
+
 def cases(setup: Setup) -> list[Case]:
     found = []
     for adapter in (ASGI, WSGI):
@@ -53,7 +79,7 @@ def cases(setup: Setup) -> list[Case]:
             keys = [key for key in _BUILDS[adapter.name] if key != alternative or not root_path]
             found += [_case(adapter, group, key, setup) for key in keys]
         found += [_case(adapter, "logout", key, setup) for key in ("ours", alternative)]
-    return found
+    return found + [_url_case(key, setup) for key in _URLS]
 
 
 def rows() -> list[Row]:
@@ -73,4 +99,11 @@ def rows() -> list[Row]:
         section, ours, other = f"{adapter.upper()} logout", f"{adapter}/logout/ours", f"{adapter}/logout/{alternative}"
         found.append(Row(section, _LABELS[alternative], other))
         found.append(Row(section, "ours", ours, other, "speedup", target=at_least(2, "≥ 2x faster")))
-    return found
+    section = "build_logout_url"
+    return [
+        *found,
+        Row(section, "endpoint + '?' + urlencode({...}), the same URL", "url/urlencode"),
+        Row(section, "Authing AuthenticationClient.build_logout_url, unencoded", "url/authing"),
+        Row(section, "ours, against urlencode", "url/ours", "url/urlencode", target=at_most(0.2, "≤ 0.2x urlencode")),
+        Row(section, "ours, against Authing", "url/ours", "url/authing"),
+    ]

@@ -1,4 +1,4 @@
-"""What a run measures against: a provider that signs id_tokens and serves its keys, redis-server, filled stores.
+"""What a run does and measures against: its plan, a provider that signs id_tokens and serves its keys, filled stores.
 
 Made once, in the process that runs the benchmarks, and described in a JSON
 file for the processes it starts: they verify the tokens signed here (with
@@ -21,11 +21,50 @@ from typing import Any
 
 from logout_middleware.stores import RevocationStore, open_store
 
-from .plan import PLANS, Plan
-
 SESSION_SECRET = "benchmark-session-secret"
 LIVE_SID = "08a5019c-17e1-4977-8f42-65a12843ea02"
 REVOKED_SID = "7c1e9f20-5b3a-4d8e-9a61-0f2b4c6d8e10"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much a run does: the full run, or the quick smoke run of the test command."""
+
+    name: str
+    #: Handed to pyperf for the in-process benchmarks.
+    pyperf_args: tuple[str, ...]
+    #: Revocations in the stores of the per-request check: the usual stores, then the large ones.
+    revocations: int
+    large_store: int
+    huge_store: int
+    #: Distinct signed id_tokens, each a session the middleware has not seen.
+    new_sessions: int
+    #: Requests of each memory benchmark: a flood of cookies, and logouts.
+    flood: int
+    logouts: int
+    #: wrk: rounds of every load, seconds a run, connections.
+    rounds: int
+    seconds: int
+    connections: int
+    #: Gateway: live sessions and as many revoked ones in the loads, and revocations in Redis besides.
+    gateway_sessions: int
+    gateway_revocations: int
+    #: Scale: live revocations in the shared store a new instance syncs, and revocations each writer writes.
+    scale_revocations: int
+    scale_writes: int
+
+
+# Two worker processes of three values after a warm-up, after pyperf's calibration process: about
+# three seconds a benchmark, most of it starting Python.  One worker would save a minute, but a
+# process's own luck (its memory layout, its CPU) then moves a figure by more than what is measured.
+# --quiet keeps pyperf's tuning advice out of the log.
+FULL = Plan("full", ("--processes=2", "--values=3", "--warmups=1", "--min-time=0.05", "--quiet"), 10, 100_000,
+            1_000_000, 256, 200_000, 100_000, 4, 1, 8, 8, 1_000, 1_000_000, 5_000)  # fmt: skip
+# Two values of a few calls each, in one process (a worker per benchmark would take a minute):
+# it proves that every contestant runs and behaves, and its figures are noise.
+QUICK = Plan("quick", ("--in-process", "--processes=1", "--values=2", "--warmups=0", "--loops=8", "--quiet"),
+             10, 1_000, 10_000, 16, 2_000, 1_000, 1, 1, 4, 2, 100, 20_000, 300)  # fmt: skip
+PLANS = {plan.name: plan for plan in (FULL, QUICK)}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The figures of a run, the rows of its table (each against its baseline, with its target), and the Markdown."""
+"""The figures of a run, the rows of its table (each against its baseline, with its target), the Markdown and chart."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -136,3 +137,57 @@ def markdown(evaluated: Sequence[dict[str, Any]]) -> str:
         cells = (row["section"], row["case"], value, row["versus"] or "", row["result_text"], row["target"] or "", met)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: The chart's bars: the figures of the table's rows, by group.
+CHART = (
+    [f"asgi/pass/{key}" for key in ("bare", "function", "class", "trustedhost", "ours", "basehttp")],
+    [f"wsgi/pass/{key}" for key in ("bare", "function", "class", "ours", "wsgify")],
+    ["asgi/logout/ours", "asgi/logout/basehttp", "wsgi/logout/ours", "wsgi/logout/wsgify"],
+    [f"asgi/session/{key}" for key in ("floor/cookie", "memory/cookie", "redis/cookie", "floor/in-session",
+                                       "memory/in-session", "floor/signed-cookie", "memory/signed-cookie",
+                                       "memory/revoked", "memory/new-cookie")],
+    [f"wsgi/session/{key}" for key in ("floor/cookie", "memory/cookie", "redis/cookie", "memory/revoked",
+                                       "memory/new-cookie")],
+)  # fmt: skip
+
+
+_CHART_KINDS = {"floor/cookie": "the floor, an id_token cookie", "cookie": "returning session, id_token cookie",
+                "floor/in-session": "the floor inside SessionMiddleware", "floor/signed-cookie": "the floor around it",
+                "in-session": "returning, id_token in scope['session']", "revoked": "revoked session",
+                "signed-cookie": "returning, signed session cookie",
+                "new-cookie": "new session: RS256 verified"}  # fmt: skip
+
+
+def _chart_label(row: dict[str, Any]) -> str:
+    adapter, group, *rest = row["figure"].split("/")
+    if group != "session":
+        return f"{adapter.upper()} {'pass-through' if group == 'pass' else group}: {row['case']}"
+    store, kind = rest if rest[0] != "floor" else ("", "/".join(rest))
+    return f"{adapter.upper()} check{', ' + store if store else ''}: {_CHART_KINDS[kind]}"
+
+
+def chart(evaluated: Sequence[dict[str, Any]], path: Path, title: str) -> None:
+    """The in-process times per request, ours against the floor and the alternatives, on a log scale."""
+    import matplotlib  # noqa: PLC0415 - not in the processes that measure their RSS
+
+    matplotlib.use("Agg")  # no display: the chart only goes to a file
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    rows = {row["figure"]: row for row in evaluated}
+    bars = [rows[figure] for figures in CHART for figure in figures]
+    # Ours: the contestants named so, and every per-request check but the floor's.
+    ours = [row["figure"].endswith("/ours") or ("/session/" in row["figure"] and "/floor/" not in row["figure"])
+            for row in bars]  # fmt: skip
+    figure, axes = plt.subplots(figsize=(10, 0.28 * len(bars) + 1.4))
+    positions = range(len(bars))[::-1]
+    axes.barh(positions, [row["mean"] * 1e6 for row in bars], xerr=[(row["stdev"] or 0) * 1e6 for row in bars],
+              color=["tab:green" if mine else "tab:gray" for mine in ours], capsize=2)  # fmt: skip
+    axes.set_yticks(positions, [_chart_label(row) for row in bars], fontsize=7)
+    axes.set_xscale("log")
+    axes.set_xlabel("µs per request, log scale: mean ± standard deviation (ours in green)", fontsize=8)
+    axes.set_title(title, fontsize=8)
+    axes.grid(axis="x", which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

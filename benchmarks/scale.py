@@ -42,7 +42,7 @@ from logout_middleware.stores.revocations import expiry_hour, session_digest
 from tests.support.redis_cluster import redis_cluster
 from tests.support.redis_server import redis_server
 
-from .plan import Plan
+from .provider import Plan
 from .report import Figure, Row, at_most
 
 ISSUER = "https://op.example"

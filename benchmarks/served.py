@@ -2,22 +2,34 @@
 
 The servers are the test suite's, started while this process is pinned to
 the first CPU so that they inherit it; wrk runs on the second, so it never
-takes the servers' CPU.
+takes the servers' CPU.  With a mix file, each request wrk sends takes the
+next ``host<TAB>cookie`` line of it in turn (``wrk_mix.lua``).  Where wrk is
+not installed (the test command does not install it), the test suite's load
+helper sends the same requests: far slower, so its figures measure the client.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 from tests.support.servers import REPO_ROOT, serve_asgi, serve_wsgi
 
-from . import checks, wrk
+from . import checks
 from .drivers import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, answer_http, header_lines, signed_in
-from .plan import Plan
-from .provider import Setup
+from .provider import Plan, Setup
 from .report import Figure, Row, at_least
 
+_MIX = Path(__file__).with_name("wrk_mix.lua")
+T = TypeVar("T")
 UVICORN_ARGS = ["--no-access-log", "--log-level=warning", "--lifespan=off"]
 # The harness has gunicorn log every request; the last --access-logfile wins, and /dev/null costs least.
 GUNICORN_ARGS = ["--access-logfile=/dev/null", "--log-level=warning"]
@@ -27,17 +39,80 @@ SERVERS = {
     ("gunicorn", "bare"): (serve_wsgi, "benchmarks.contestants:hello_wsgi", GUNICORN_ARGS),
     ("gunicorn", "ours"): (serve_wsgi, "benchmarks.contestants:served_wsgi()", GUNICORN_ARGS),
 }
-#: Every load: (server, app, path, figure).
-LOADS = [(server, app, path, f"served/{server}/{app}{'-logout' if path == LOGOUT_PATH else ''}")
+#: Every load by its figure: (server, app, path).
+LOADS = {f"served/{server}/{app}{'-logout' if path == LOGOUT_PATH else ''}": (server, app, path)
          for server in ("uvicorn", "gunicorn") for app, path in (("bare", APP_PATH), ("ours", APP_PATH),
-                                                                 ("ours", LOGOUT_PATH))]  # fmt: skip
+                                                                 ("ours", LOGOUT_PATH))}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Load:
+    requests: int
+    requests_per_second: float
+    #: Answers of another status than 2xx or 3xx; a 401 is one.
+    refused: int
+    socket_errors: int
+
+
+def wrk_version() -> str:
+    if shutil.which("wrk") is None:
+        return "tests/load.py: wrk is not installed (python3 .ci/dev.py bench installs it)"
+    probe = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    return (probe.stdout + probe.stderr).split(" [", 1)[0].strip()
+
+
+def wrk(url: str, plan: Plan, headers: Sequence[str], *, cpus: Sequence[int] = (), mix: Path | None = None) -> Load:
+    """Load *url* with one thread for the plan's seconds; *cpus* pins wrk (with taskset), *mix* names the requests."""
+    seconds, connections = plan.seconds, plan.connections
+    if shutil.which("wrk") is None:
+        return _without_wrk(url, seconds, connections, headers, mix)
+    command = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
+    command += ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
+    command += [part for header in headers for part in ("-H", header)]
+    command += ["-s", str(_MIX), url, "--", str(mix)] if mix else [url]
+    report = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    requests = re.search(r"^\s+(\d+) requests in", report, re.MULTILINE)
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", report, re.MULTILINE)
+    if requests is None or rate is None or int(requests[1]) == 0:
+        raise RuntimeError(f"wrk got no answer from {url}:\n{report}")
+    refused = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", report)
+    return Load(int(requests[1]), float(rate[1]), int(refused[1]) if refused else 0,
+                sum(map(int, errors.groups())) if errors else 0)  # fmt: skip
+
+
+def _without_wrk(url: str, seconds: int, connections: int, headers: Sequence[str], mix: Path | None) -> Load:
+    from tests.support.load import Shot, run_load  # noqa: PLC0415 - only where wrk is missing
+
+    base, (scheme, host, path, *_) = dict(line.split(": ", 1) for line in headers), urlsplit(url)
+    pairs = [line.split("\t", 1) for line in mix.read_text().splitlines()] if mix else [["", ""]]
+    shots = [Shot(str(index), path, base | ({"Host": name} if name else {}) | ({"Cookie": cookie} if cookie else {}))
+             for index, (name, cookie) in enumerate(pairs)]  # fmt: skip
+    result = run_load(f"{scheme}://{host}", shots, total=10**9, concurrency=connections, deadline=seconds)
+    counts = [(status, count) for (_, status), count in result.statuses.items()]
+    return Load(result.requests, result.per_second, sum(count for status, count in counts if status >= 400),
+                sum(count for status, count in counts if status == 0))  # fmt: skip
+
+
+def in_rounds(loads: Sequence[T], count: int, measure: Callable[[T], Load]) -> dict[T, Figure]:
+    """Each load's req/s, once a round in an order rotated every round, after a warm-up round when there are several.
+
+    A burst of outside load then falls on every contestant alike rather than on one.
+    """
+    values: dict[T, list[float]] = {load: [] for load in loads}
+    for round_ in range(-1 if count > 1 else 0, count):
+        shift = round_ % len(loads)
+        for load in [*loads[shift:], *loads[:shift]]:
+            rate = measure(load).requests_per_second
+            if round_ >= 0:
+                values[load].append(rate)
+    return {load: Figure("req/s", tuple(rates)) for load, rates in values.items()}
 
 
 def run(setup: Setup, plan: Plan) -> dict[str, Figure]:
     cookie = signed_in(setup.live_token)
     headers = header_lines(cookie)
     available = sorted(os.sched_getaffinity(0))
-    values: dict[str, list[float]] = {figure: [] for *_, figure in LOADS}
     with ExitStack() as stack:
         # The servers inherit this process's CPU as they start; wrk gets the next one.
         os.sched_setaffinity(0, available[:1])
@@ -52,14 +127,15 @@ def run(setup: Setup, plan: Plan) -> dict[str, Figure]:
             if app == "ours":
                 answer = answer_http(url, LOGOUT_PATH, as_browser)
                 checks.logs_out(f"{server}/ours", answer, id_token=setup.live_token, login_cookies=LOGIN_COOKIES)
-        for counts, (server, app, path, figure) in wrk.rounds(LOADS, plan.rounds):
-            load = wrk.run(urls[server, app] + path, seconds=plan.seconds, connections=plan.connections,
-                           headers=headers, cpus=available[1:2])  # fmt: skip
+
+        def measure(figure: str) -> Load:
+            server, app, path = LOADS[figure]
+            load = wrk(urls[server, app] + path, plan, headers, cpus=available[1:2])
             if load.refused or load.socket_errors:
                 raise checks.MisbehavedError(f"{figure} under load: {load}")
-            if counts:
-                values[figure].append(load.requests_per_second)
-    return {figure: Figure("req/s", tuple(rates)) for figure, rates in values.items()}
+            return load
+
+        return in_rounds(list(LOADS), plan.rounds, measure)
 
 
 def rows(plan: Plan) -> list[Row]:
