@@ -1,11 +1,9 @@
 """Memory: a process's resident size (VmRSS, and its peak VmHWM) after many requests, and whether it still grows.
 
-Each variant runs in an interpreter of its own (``python -m benchmarks.memory
-VARIANT --setup FILE``); its peak size is read after half the requests and
-at the end, since a process whose memory is bounded stops raising it.  The floods go
-through ours with checks on, each request with a cookie never seen before,
-against the same process sending no cookie; ASGI only, as the check is the
-core's.  ``store`` is what a memory store of many revocations adds.
+Each variant runs in an interpreter of its own (``python -m benchmarks.memory VARIANT --setup FILE``); its peak
+is read after half the requests and at the end, since a process whose memory is bounded stops raising it.  The
+floods go through ours with checks on (ASGI only: the check is the core's), each request with a cookie never
+seen before; ``store`` is what a memory store of many revocations adds.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ import argparse
 import base64
 import itertools
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +21,7 @@ from . import contestants
 from .contestants import HELLO, OURS
 from .drivers import ASGI, LOGOUT_PATH, VISITOR_COOKIES, WSGI, Adapter, Request, signed_in
 from .provider import SESSION_SECRET, Setup, open_filled, store_sizes
-from .report import Figure, Row, at_most
+from .report import Figure, Row, at_most, measured_apart, process_size
 from .session_check import cookie, stack
 
 #: The variants, the longest first: two run at a time.
@@ -35,12 +31,6 @@ _LABELS = {"none": "no cookie", "forged-token": "a forged id_token cookie each (
            "forged-session": "a forged signed session cookie each (its HMAC fails)",
            "new-session": "a new valid signed session each (the caches fill up to their bound)"}  # fmt: skip
 _GROWTH = "peak grows ≤ 1 MiB over the second half"
-
-
-def _status(field: str) -> int:
-    """A size from /proc/self/status, in bytes."""
-    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field + ":"))
-    return int(line.split()[1]) * 1024
 
 
 def _requests(adapter: Adapter, kind: str, setup: Setup) -> Iterator[Request]:
@@ -74,8 +64,8 @@ def measure(variant: str, setup: Setup) -> dict[str, int]:
     """Run *variant* in this process; its sizes in bytes."""
     adapter, _, kind = variant.partition("-")
     if variant == "store":
-        start, _store = _status("VmRSS"), open_filled(setup, "memory-huge")
-        return {"start": start, "end": _status("VmRSS"), "peak": _status("VmHWM")}
+        start, _store = process_size(), open_filled(setup, "memory-huge")
+        return {"start": start, "end": process_size(), "peak": process_size("VmHWM")}
     driver, hello = (ASGI if adapter == "asgi" else WSGI), HELLO[adapter]
     if kind.startswith("logout"):
         app = OURS[adapter](hello) if kind == "logout-ours" else hello
@@ -85,23 +75,19 @@ def measure(variant: str, setup: Setup) -> dict[str, int]:
         driver.answer(app, driver.request(cookie=cookie("cookie", setup)))  # fetches the keys, in every flood alike
     count = setup.plan.logouts if kind.startswith("logout") else setup.plan.flood
     requests = _requests(driver, kind, setup)
-    start = _status("VmRSS")
+    start = process_size()
     _send(driver, app, requests, count // 2)
-    half = _status("VmHWM")
+    half = process_size("VmHWM")
     _send(driver, app, requests, count - count // 2)
-    return {"start": start, "half": half, "end": _status("VmRSS"), "peak": _status("VmHWM")}
+    return {"start": start, "half": half, "end": process_size(), "peak": process_size("VmHWM")}
 
 
 def run(setup_file: Path) -> dict[str, Figure]:
     """Every variant in an interpreter of its own, two at a time: nothing here is a time, so they may share CPUs."""
-
-    def one(name: str) -> dict[str, int]:
-        command = [sys.executable, "-m", "benchmarks.memory", name, "--setup", str(setup_file)]
-        return json.loads(subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, timeout=900).stdout)
-
-    figures = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for name, sizes in zip(VARIANTS, pool.map(one, VARIANTS), strict=True):
+        measured = pool.map(lambda name: measured_apart("memory", name, "--setup", str(setup_file)), VARIANTS)
+        figures = {}
+        for name, sizes in zip(VARIANTS, measured, strict=True):
             figures[f"memory/{name}/rss"] = Figure("B", (float(sizes["end"]),))
             figures[f"memory/{name}/peak"] = Figure("B", (float(sizes["peak"]),))
             # The peak, as it only ever grows: a process that frees and reuses memory reaches the same peak again.

@@ -1,21 +1,9 @@
 """Revocations at scale: a new instance syncing a million of them from Redis, its memory, its check, and writes.
 
-Each measurement runs in an interpreter of its own (``python -m
-benchmarks.scale VARIANT --redis URL ...``), so that its resident size is its
-own:
-
-* ``sync``: a :class:`~logout_middleware.stores.redis.RedisStore` opened on a
-  redis-server holding the plan's revocations (written there in bulk, in the
-  store's layout, before): the seconds until it is synced, and the process's
-  RSS before the store is opened and after (the library, Redis client and
-  web stack imported in both);
-* ``sqlite-sync``: the same for an SQLite store's copy of a file holding as
-  many revocations: the measured alternative for the processes of one machine;
-  then :meth:`is_revoked` for a live session on that synced store and on a
-  store of ten revocations, best of five rounds;
-* ``writes``: revocations a second through one instance (one
-  ``revoke_session`` after another), and through several processes at once,
-  against one redis-server and against a Redis Cluster of three masters.
+Each variant runs in an interpreter of its own (``python -m benchmarks.scale VARIANT ...``), so that its RSS is
+its own: ``sync``, a RedisStore opened on a redis-server filled in bulk before (then ``is_revoked`` with that
+many held and with ten, best of five rounds); ``sqlite-sync``, an SQLite store's copy of as many, the measured
+alternative for the processes of one machine; ``writes``, one ``revoke_session`` after another.
 """
 
 from __future__ import annotations
@@ -24,15 +12,11 @@ import argparse
 import importlib
 import json
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 import timeit
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -43,17 +27,11 @@ from tests.support.redis_cluster import redis_cluster
 from tests.support.redis_server import redis_server
 
 from .provider import Plan
-from .report import Figure, Row, at_most
+from .report import Figure, Row, at_most, measured_apart, process_size
 
 ISSUER = "https://op.example"
 TTL = 86_400  # revocations spread over a day, as with the default max_token_lifetime
 WRITERS = 4  # processes writing at once
-_MiB = 2**20
-
-
-def _rss() -> int:
-    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) * 1024
 
 
 def _sid(index: int) -> str:
@@ -90,6 +68,13 @@ def fill_sqlite(path: Path, count: int) -> None:
                        rows)  # fmt: skip
 
 
+def _redis_store(url: str, seconds: float, prefix: str = "logout:") -> RedisStore:
+    store = RedisStore(url, ttl=TTL, prefix=prefix)
+    if not store.wait_until_synced(seconds):
+        raise RuntimeError(f"the Redis store at {prefix} did not sync within {seconds:.0f} s")
+    return store
+
+
 def _check_seconds(store: RedisStore) -> float:
     """Seconds one is_revoked of a live session takes, best of five rounds."""
     calls = 100_000
@@ -101,90 +86,70 @@ def measure(variant: str, args: argparse.Namespace) -> dict[str, float]:
     """Run *variant* in this process: its figures."""
     for module in ("logout_middleware.asgi", "logout_middleware.wsgi"):  # an app's process has its web stack loaded
         importlib.import_module(module)
-
-    if variant == "sync":
-        before = _rss()
+    if variant == "writes":  # as fast as one instance goes, one revocation after another
+        store = _redis_store(args.redis, 30, args.prefix)
         started = time.perf_counter()
-        store = RedisStore(args.redis, ttl=TTL)
-        if not store.wait_until_synced(120):
-            raise RuntimeError("the Redis store did not sync within 120 s")
-        figures = {"seconds": time.perf_counter() - started, "before": before, "after": _rss(),
-                   "held": len(store.revocations)}  # fmt: skip
-        small = RedisStore(args.redis, ttl=TTL, prefix=f"small-{uuid.uuid4().hex}:")
-        if not small.wait_until_synced(10):
-            raise RuntimeError("the second Redis store did not sync within 10 s")
-        for index in range(10):
-            small.revoke_session(ISSUER, _sid(index))
-        figures |= {"check-large": _check_seconds(store), "check-small": _check_seconds(small)}
-        small.close()
+        for index in range(args.count):
+            store.revoke_session(ISSUER, f"{args.prefix}{index}")
+        seconds = time.perf_counter() - started
         store.close()
-        return figures
+        return {"rate": args.count / seconds}
     if variant == "sqlite-sync":
         from logout_middleware.stores import SQLiteStore  # noqa: PLC0415
 
-        before = _rss()
-        started = time.perf_counter()
+        before, started = process_size(), time.perf_counter()
         sqlite_store = SQLiteStore(args.sqlite)
         seconds = time.perf_counter() - started
-        return {"seconds": seconds, "before": before, "after": _rss(), "held": len(sqlite_store.revocations)}
-    # writes: as fast as one instance goes, one revocation after another
-    store = RedisStore(args.redis, ttl=TTL, prefix=args.prefix)
-    if not store.wait_until_synced(30):
-        raise RuntimeError("the Redis store did not connect within 30 s")
-    started = time.perf_counter()
-    for index in range(args.count):
-        store.revoke_session(ISSUER, f"{args.prefix}{index}")
-    seconds = time.perf_counter() - started
+        return {"seconds": seconds, "before": before, "after": process_size(), "held": len(sqlite_store.revocations)}
+    before, started = process_size(), time.perf_counter()
+    store = _redis_store(args.redis, 120)
+    figures = {"seconds": time.perf_counter() - started, "before": before, "after": process_size(),
+               "held": len(store.revocations)}  # fmt: skip
+    small = _redis_store(args.redis, 10, prefix=f"small-{uuid.uuid4().hex}:")
+    for index in range(10):
+        small.revoke_session(ISSUER, _sid(index))
+    figures |= {"check-large": _check_seconds(store), "check-small": _check_seconds(small)}
+    small.close()
     store.close()
-    return {"rate": args.count / seconds}
-
-
-def _one(variant: str, *options: str) -> dict[str, float]:
-    command = [sys.executable, "-m", "benchmarks.scale", variant, *options]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, timeout=900)
-    figures: dict[str, float] = json.loads(done.stdout)
     return figures
 
 
 def _writes(url: str, plan: Plan) -> tuple[float, float]:
     """Revocations a second through one instance, and through WRITERS processes at once."""
-    alone = _one("writes", "--redis", url, "--count", str(plan.scale_writes), "--prefix", "alone:")["rate"]
+
+    def rate(prefix: str) -> float:
+        args = ("writes", "--redis", url, "--count", str(plan.scale_writes), "--prefix", prefix)
+        return measured_apart("scale", *args)["rate"]
+
+    alone = rate("alone:")
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        rates = list(pool.map(lambda n: _one("writes", "--redis", url, "--count", str(plan.scale_writes),
-                                             "--prefix", f"w{n}:")["rate"], range(WRITERS)))  # fmt: skip
-    return alone, sum(rates)
-
-
-@contextmanager
-def _directory() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as directory:
-        yield Path(directory)
+        return alone, sum(pool.map(rate, [f"w{n}:" for n in range(WRITERS)]))
 
 
 def run(plan: Plan) -> dict[str, Figure]:
     count = plan.scale_revocations
-    figures: dict[str, Figure] = {}
-    with _directory() as directory:
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as temporary:
+        directory = Path(temporary)
         with redis_server(directory / "redis") as server:
             fill_redis(server.url, count)
-            sync = _one("sync", "--redis", server.url)
-            alone, together = _writes(server.url, plan)
+            synced = {"redis": measured_apart("scale", "sync", "--redis", server.url)}
+            writes = {"redis": _writes(server.url, plan)}
         fill_sqlite(directory / "revoked.db", count)
-        sqlite_sync = _one("sqlite-sync", "--sqlite", str(directory / "revoked.db"))
+        synced["sqlite"] = measured_apart("scale", "sqlite-sync", "--sqlite", str(directory / "revoked.db"))
         with redis_cluster(directory / "cluster", replicas=0) as cluster:
-            cluster_alone, cluster_together = _writes(cluster.url, plan)
-    if sync["held"] != count or sqlite_sync["held"] != count:
-        raise RuntimeError(f"the stores hold {sync['held']:.0f} and {sqlite_sync['held']:.0f}, not {count}")
-    for name, measured in (("redis", sync), ("sqlite", sqlite_sync)):
+            writes["cluster"] = _writes(cluster.url, plan)
+    held = {name: int(measured["held"]) for name, measured in synced.items()}
+    if set(held.values()) != {count}:
+        raise RuntimeError(f"the stores hold {held} revocations, not {count}")
+    figures = {"scale/check/10": Figure("s", (synced["redis"]["check-small"],)),
+               "scale/check/many": Figure("s", (synced["redis"]["check-large"],))}  # fmt: skip
+    for name, measured in synced.items():
         figures[f"scale/{name}/sync"] = Figure("s", (measured["seconds"],))
         figures[f"scale/{name}/rss-before"] = Figure("B", (measured["before"],))
         figures[f"scale/{name}/rss-after"] = Figure("B", (measured["after"],))
-    figures["scale/check/10"] = Figure("s", (sync["check-small"],))
-    figures["scale/check/many"] = Figure("s", (sync["check-large"],))
-    figures["scale/writes/redis-one"] = Figure("/s", (alone,))
-    figures["scale/writes/redis-many"] = Figure("/s", (together,))
-    figures["scale/writes/cluster-one"] = Figure("/s", (cluster_alone,))
-    figures["scale/writes/cluster-many"] = Figure("/s", (cluster_together,))
+    for where, (alone, together) in writes.items():
+        figures[f"scale/writes/{where}-one"] = Figure("/s", (alone,))
+        figures[f"scale/writes/{where}-many"] = Figure("/s", (together,))
     return figures
 
 
@@ -196,7 +161,7 @@ def rows(plan: Plan) -> list[Row]:
             target=at_most(5.0, "≤ 5 s")),
         Row(section, "its process's RSS before the store opens", "scale/redis/rss-before"),
         Row(section, f"its RSS all-in once it holds {count}", "scale/redis/rss-after",
-            target=at_most(150 * _MiB, "≤ 150 MiB")),
+            target=at_most(150 * 2**20, "≤ 150 MiB")),
         Row(section, f"an SQLite store's copy of {count}", "scale/sqlite/sync"),
         Row(section, "its process's RSS before the store opens", "scale/sqlite/rss-before"),
         Row(section, f"its RSS all-in once it holds {count}", "scale/sqlite/rss-after"),
