@@ -1,11 +1,7 @@
 """``python -m benchmarks [--quick] [--out DIR]``: run every benchmark, print the table, save the figures.
 
-The full run writes into ``benchmarks/results/``: ``latest.md`` (the table),
-``latest.json`` (command, machine, versions, git commit, every figure and
-row), ``overhead.png`` (the chart) and ``pyperf.json.gz`` (for ``python -m
-pyperf compare_to``).  ``--quick`` is the smoke run of the test command;
-its figures are noise.  A missed target is reported, never an error; a
-contestant that misbehaves is one.
+What it writes is in docs/benchmarks.md.  ``--quick`` is the smoke run of the test command; its figures are
+noise.  A missed target is reported, never an error; a contestant that misbehaves is one.
 """
 
 from __future__ import annotations
@@ -28,19 +24,11 @@ from typing import Any
 from tests.support.nginx_server import nginx_binary
 
 from . import gateway, inprocess, memory, passthrough, provider, report, scale, served, session_check
-from .provider import FULL, QUICK
-from .report import Figure, Row
+from .report import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _PACKAGES = ("logout-middleware", "pyperf", "starlette", "webob", "joserfc", "cryptography", "itsdangerous", "redis",
              "httpx", "uvicorn", "gunicorn", "authing", "matplotlib")  # fmt: skip
-
-
-def rows(setup: provider.Setup) -> list[Row]:
-    """Every row of the table, in its order: a new module adds its own here."""
-    plan = setup.plan
-    return [*passthrough.rows(), *session_check.rows(setup), *memory.rows(setup), *scale.rows(plan),
-            *served.rows(plan), *gateway.rows(plan)]  # fmt: skip
 
 
 def measure(setup: provider.Setup, directory: Path, pyperf_args: tuple[str, ...]) -> dict[str, Figure]:
@@ -72,20 +60,21 @@ def _first_line(*command: str) -> str:
     return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
 
 
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def describe() -> dict[str, Any]:
     """Where the figures came from: whether two result files can be compared."""
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.machine())  # fmt: skip
-    packages = {}
-    for name in _PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
     dirty = _first_line("git", "status", "--porcelain", "--untracked-files=no")
     return {"machine": {"platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(),
                         "load_average_at_start": [round(value, 2) for value in os.getloadavg()]},
-            "python": platform.python_version(), "packages": packages,
+            "python": platform.python_version(), "packages": {name: _version(name) for name in _PACKAGES},
             "tools": {"wrk": served.wrk_version(), "nginx": _first_line(nginx_binary(), "-v"),
                       "redis-server": _first_line("redis-server", "--version")},
             "git_commit": _first_line("git", "rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")}  # fmt: skip
@@ -103,14 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where the results go (default: benchmarks/results/)")
     parser.add_argument("--pyperf", help="pyperf's options for the in-process benchmarks, instead of the plan's")
     args = parser.parse_args(argv)
-    plan = QUICK if args.quick else FULL
+    plan = provider.QUICK if args.quick else provider.FULL
     plan = dataclasses.replace(plan, pyperf_args=tuple(args.pyperf.split())) if args.pyperf else plan
     out: Path = args.out or (RESULTS / "quick.tmp" if args.quick else RESULTS)
     command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
     started, started_at, context = time.monotonic(), datetime.now(timezone.utc), describe()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
         figures = measure(setup, Path(temporary), plan.pyperf_args)
-        evaluated = report.evaluate(rows(setup), figures)
+        # Every row of the table, in its order: a new module adds its own here.
+        rows = [*passthrough.rows(), *session_check.rows(setup), *memory.rows(setup), *scale.rows(plan),
+                *served.rows(plan), *gateway.rows(plan)]  # fmt: skip
+        evaluated = report.evaluate(rows, figures)
         out.mkdir(parents=True, exist_ok=True)
         shutil.copy(Path(temporary) / "pyperf.json.gz", out / "pyperf.json.gz")
     targets = [row for row in evaluated if row["met"] is not None]

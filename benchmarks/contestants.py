@@ -1,7 +1,7 @@
-"""The apps measured: a minimal app, do-nothing wrappers, TrustedHostMiddleware, ours, and the alternatives.
+"""The apps measured: a minimal app, do-nothing wrappers, TrustedHostMiddleware, ours, the alternatives, URL builders.
 
-The alternatives do the same logout as ours (the same URL, the same cookies
-deleted), so that a comparison is of the machinery, not of doing less work.
+The alternatives do the same logout as ours (the same URL, the same cookies deleted), so that a comparison is
+of the machinery, not of doing less work.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ CLIENT_ID = "bench-client"
 #: Ours with checks off: what every app gets without a receiver, forward-auth or enforce_revocations.
 OPTIONS = {"end_session_endpoint": END_SESSION, "post_logout_redirect_uri": REDIRECT_URI, "client_id": CLIENT_ID,
            "clear_cookies": LOGIN_COOKIES[1:]}  # fmt: skip
+OURS = {"asgi": partial(asgi.LogoutMiddleware, **OPTIONS), "wsgi": partial(wsgi.LogoutMiddleware, **OPTIONS)}
 _BODY = {"type": "http.response.body", "body": b"hello"}
 
 
@@ -94,31 +95,17 @@ class ClassWSGI:
         return self.app(environ, start_response)
 
 
-def trusted_host(app: App) -> App:
-    """Starlette's TrustedHostMiddleware: a small pure-ASGI middleware that reads a header every request."""
-    return TrustedHostMiddleware(app, allowed_hosts=[HOST])
-
-
-def ours_asgi(app: App, **options: Any) -> App:
-    return asgi.LogoutMiddleware(app, **{**OPTIONS, **options})
-
-
-def ours_wsgi(app: App, **options: Any) -> App:
-    return wsgi.LogoutMiddleware(app, **{**OPTIONS, **options})
-
-
 def served_asgi() -> App:
     """Ours around the minimal app, for ``uvicorn --factory`` and gunicorn's ``served_wsgi()``."""
-    return ours_asgi(hello_asgi)
+    return OURS["asgi"](hello_asgi)
 
 
 def served_wsgi() -> App:
-    return ours_wsgi(hello_wsgi)
+    return OURS["wsgi"](hello_wsgi)
 
 
 HELLO = {"asgi": hello_asgi, "wsgi": hello_wsgi}
 FLOOR = {"asgi": ClassASGI, "wsgi": ClassWSGI}
-OURS = {"asgi": ours_asgi, "wsgi": ours_wsgi}
 
 
 def with_session(app: App, secret: str) -> App:
@@ -185,3 +172,13 @@ def url_builder(key: str, id_token: str) -> Callable[[], str]:
     # Authing's URL is app_host + "/oidc/session/end"; the client opens no connection to build it.
     client = AuthenticationClient(app_id="benchmark", app_host=END_SESSION.removesuffix("/oidc/session/end"))
     return partial(client.build_logout_url, REDIRECT_URI, id_token, STATE)
+
+
+#: The pass-through contestants of each interface by key, each around an app.
+WRAPPERS = {
+    "asgi": {"bare": lambda app: app, "function": function_asgi, "class": ClassASGI,
+             "trustedhost": partial(TrustedHostMiddleware, allowed_hosts=[HOST]), "ours": OURS["asgi"],
+             "basehttp": StarletteLogout},
+    "wsgi": {"bare": lambda app: app, "function": function_wsgi, "class": ClassWSGI, "ours": OURS["wsgi"],
+             "wsgify": webob_logout},
+}  # fmt: skip

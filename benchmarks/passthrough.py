@@ -11,19 +11,12 @@ from __future__ import annotations
 
 from time import perf_counter
 
-from . import checks, contestants
-from .contestants import HELLO, OURS, Recorder, url_builder
+from . import checks
+from .contestants import HELLO, WRAPPERS, Recorder, url_builder
 from .drivers import APP_PATH, ASGI, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, WSGI, Adapter, Case, TimeFunc, signed_in
 from .provider import Setup
 from .report import Row, at_least, at_most
 
-_BUILDS = {
-    "asgi": {"bare": lambda app: app, "function": contestants.function_asgi, "class": contestants.ClassASGI,
-             "trustedhost": contestants.trusted_host, "ours": OURS["asgi"],
-             "basehttp": contestants.StarletteLogout},
-    "wsgi": {"bare": lambda app: app, "function": contestants.function_wsgi, "class": contestants.ClassWSGI,
-             "ours": OURS["wsgi"], "wsgify": contestants.webob_logout},
-}  # fmt: skip
 _LABELS = {"bare": "bare app", "function": "do-nothing function", "class": "do-nothing class (the floor)",
            "trustedhost": "Starlette TrustedHostMiddleware", "ours": "ours, checks off",
            "basehttp": "BaseHTTPMiddleware, the same logout",
@@ -37,7 +30,7 @@ def _case(adapter: Adapter, group: str, key: str, setup: Setup) -> Case:
     name, path = f"{adapter.name}/{group}/{key}", LOGOUT_PATH if group == "logout" else APP_PATH
     sent = signed_in(setup.live_token)
     request = adapter.request(path, sent, root_path=_MOUNTS.get(group, ""))
-    build = _BUILDS[adapter.name][key]
+    build = WRAPPERS[adapter.name][key]
 
     def check() -> None:
         recorder = Recorder()
@@ -76,7 +69,7 @@ def cases(setup: Setup) -> list[Case]:
     for adapter in (ASGI, WSGI):
         alternative = _ALTERNATIVE[adapter.name]
         for group, root_path in _MOUNTS.items():
-            keys = [key for key in _BUILDS[adapter.name] if key != alternative or not root_path]
+            keys = [key for key in WRAPPERS[adapter.name] if key != alternative or not root_path]
             found += [_case(adapter, group, key, setup) for key in keys]
         found += [_case(adapter, "logout", key, setup) for key in ("ours", alternative)]
     return found + [_url_case(key, setup) for key in _URLS]
@@ -88,7 +81,7 @@ def rows() -> list[Row]:
         for group, root_path in _MOUNTS.items():
             section = f"{adapter.upper()} pass-through" + (f", mounted at {root_path}" if root_path else "")
             bare, floor, ours = (f"{adapter}/{group}/{key}" for key in ("bare", "class", "ours"))
-            for key in (key for key in _BUILDS[adapter] if key != alternative):
+            for key in (key for key in WRAPPERS[adapter] if key != alternative):
                 baseline = None if key == "bare" else bare if key in ("function", "class") else floor
                 target = at_most(1.10, "≤ 1.10x the floor") if key == "ours" else None
                 found.append(Row(section, _LABELS[key], f"{adapter}/{group}/{key}", baseline, target=target))

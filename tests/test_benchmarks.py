@@ -103,7 +103,7 @@ def _drop_cookies(adapter: Adapter) -> Callable[[Any], Any]:
 
 def _half_logout(app: Any) -> Any:
     """Ours, deleting only the id_token cookie: a logout that leaves the session behind."""
-    return contestants.ours_wsgi(app, clear_cookies=())
+    return contestants.OURS["wsgi"](app, clear_cookies=())
 
 
 #: How each check judges a request for the app (sent with a signed-in browser's cookies) or for the logout path.
