@@ -23,7 +23,7 @@ from typing import Any
 
 from tests.support.nginx_server import nginx_binary
 
-from . import gateway, inprocess, memory, passthrough, provider, report, scale, served, session_check
+from . import gateway, inprocess, memory, provider, report, scale, served
 from .report import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -40,7 +40,7 @@ def measure(setup: provider.Setup, directory: Path, pyperf_args: tuple[str, ...]
     setup.dump(directory / "setup.json")
     say("in-process, under pyperf: pass-through, logout, build_logout_url, the per-request check")
     figures = inprocess.run(directory / "setup.json", pyperf_args, directory / "pyperf.json.gz")
-    figures |= session_check.extra_figures(setup)
+    figures |= inprocess.extra_figures(setup)
     say("memory: floods of cookies, and logouts, each in a process of its own")
     figures |= memory.run(directory / "setup.json")
     say(f"scale: {setup.plan.scale_revocations:,} revocations synced from Redis and SQLite; writes to Redis")
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
         figures = measure(setup, Path(temporary), plan.pyperf_args)
         # Every row of the table, in its order: a new module adds its own here.
-        rows = [*passthrough.rows(), *session_check.rows(setup), *memory.rows(setup), *scale.rows(plan),
+        rows = [*inprocess.rows(setup), *memory.rows(setup), *scale.rows(plan),
                 *served.rows(plan), *gateway.rows(plan)]  # fmt: skip
         evaluated = report.evaluate(rows, figures)
         out.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .drivers import END_SESSION, Answer
+from .browser import END_SESSION
+from .drivers import Answer
 
 
 class MisbehavedError(RuntimeError):

@@ -23,7 +23,9 @@ from webob.dec import wsgify
 
 from logout_middleware import asgi, build_logout_url, wsgi
 
-from .drivers import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, App, answer_asgi, asgi_scope
+from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, asgi_scope
+from .drivers import Adapter, App, answer_asgi
+from .provider import SESSION_SECRET, Setup
 
 CLIENT_ID = "bench-client"
 #: Ours with checks off: what every app gets without a receiver, forward-auth or enforce_revocations.
@@ -108,19 +110,19 @@ HELLO = {"asgi": hello_asgi, "wsgi": hello_wsgi}
 FLOOR = {"asgi": ClassASGI, "wsgi": ClassWSGI}
 
 
-def with_session(app: App, secret: str) -> App:
+def with_session(app: App) -> App:
     """Starlette's SessionMiddleware around *app*, as FastAPI and Starlette apps keep their sign-ins."""
-    return SessionMiddleware(app, secret_key=secret)
+    return SessionMiddleware(app, secret_key=SESSION_SECRET)
 
 
-def session_cookie(secret: str, session: dict[str, Any]) -> str:
+def session_cookie(session: dict[str, Any]) -> str:
     """The ``session`` cookie SessionMiddleware sets for *session*, minted by SessionMiddleware itself."""
 
     async def sign_in(scope: Any, receive: Any, send: Any) -> None:
         scope["session"].update(session)
         await hello_asgi(scope, receive, send)
 
-    [line] = answer_asgi(with_session(sign_in, secret), asgi_scope()).values("set-cookie")
+    [line] = answer_asgi(with_session(sign_in), asgi_scope()).values("set-cookie")
     return line.partition("=")[2].partition(";")[0]
 
 
@@ -182,3 +184,24 @@ WRAPPERS = {
     "wsgi": {"bare": lambda app: app, "function": function_wsgi, "class": ClassWSGI, "ours": OURS["wsgi"],
              "wsgify": webob_logout},
 }  # fmt: skip
+
+
+def stack(adapter: Adapter, kind: str, store: Any, setup: Setup) -> Callable[[App], App]:
+    """The contestant for *kind* around an app: ours checking against *store*, or the floor when it is None."""
+
+    def middleware(app: App) -> App:
+        if store is None:
+            return FLOOR[adapter.name](app)
+        options = {"issuer": setup.issuer, "client_id": setup.client_id, "enforce_revocations": True,
+                   "revocation_store": store}  # fmt: skip
+        if kind in ("in-session", "signed-cookie"):
+            options["clear_cookies"] = ()  # the session cookie is the framework's, not a login cookie of its own
+        if kind == "signed-cookie":
+            options["session_secret"] = SESSION_SECRET
+        return OURS[adapter.name](app, **options)
+
+    if kind == "in-session":
+        return lambda app: with_session(middleware(app))
+    if kind == "signed-cookie":
+        return lambda app: middleware(with_session(app))
+    return middleware

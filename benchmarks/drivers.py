@@ -1,89 +1,24 @@
-"""The request a browser sends, and driving an app with it through ASGI or WSGI, no HTTP in between."""
+"""Driving an app through its ASGI or WSGI interface, no HTTP in between: timed, or once to see its answer."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import http.client
-import io
 import itertools
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-HOST = "app.example.com"
-APP_PATH = "/items/42"
-LOGOUT_PATH = "/logout"
-MOUNT = "/portal"
-END_SESSION = "https://op.example.com/oidc/session/end"
-REDIRECT_URI = "https://app.example.com/signed-out"
-STATE = "k1Xq3V9bR2mT0wLz8NcYfA"
-#: The cookies every signed-in request carries besides the app's session, and that a logout deletes.
-LOGIN_COOKIES = ("id_token", "session")
-#: What any visitor's browser sends, signed in or not: analytics, a preference, a CSRF token.
-VISITOR_COOKIES = "_ga=GA1.2.1530718423.1700000000; theme=dark; csrftoken=4kT9mZ2qW7xR1vB8nC3yL6pD0sF5hJ2g"
-OPAQUE_SESSION = "s%3AXb7pQ2mN9vK4wR1tY6uZ3aE8cD5fG0hJ"
-
-# What Chrome sends when a link is followed on the same site, but the Cookie header.
-_HEADERS = (
-    ("host", HOST),
-    ("connection", "keep-alive"),
-    ("sec-ch-ua", '"Chromium";v="130", "Google Chrome";v="130", "Not?A_Brand";v="99"'),
-    ("sec-ch-ua-mobile", "?0"),
-    ("sec-ch-ua-platform", '"Linux"'),
-    ("upgrade-insecure-requests", "1"),
-    ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"),
-    ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"),
-    ("sec-fetch-site", "same-origin"),
-    ("sec-fetch-mode", "navigate"),
-    ("sec-fetch-user", "?1"),
-    ("sec-fetch-dest", "document"),
-    ("referer", f"https://{HOST}/account"),
-    ("accept-encoding", "gzip, deflate, br, zstd"),
-    ("accept-language", "en-US,en;q=0.9"),
-)
+from .browser import Request, asgi_scope, wsgi_environ
 
 App = Callable[..., Any]
-Request = dict[str, Any]
 #: What pyperf times: run the contestant *loops* times, return the seconds it took.
 TimeFunc = Callable[[int], float]
 
 _BODY = {"type": "http.request", "body": b"", "more_body": False}
 _loop = asyncio.new_event_loop()
-
-
-def signed_in(id_token: str | None = None, session: str = OPAQUE_SESSION) -> str:
-    """The Cookie header of a signed-in browser: the visitor's cookies and the login ones."""
-    token = f"id_token={id_token}; " if id_token else ""
-    return f"{VISITOR_COOKIES}; {token}session={session}"
-
-
-def asgi_scope(path: str = APP_PATH, cookie: str | None = None, *, root_path: str = "") -> Request:
-    """The scope uvicorn builds for a browser's GET; *path* is below *root_path*, where the app is mounted."""
-    headers = [*_HEADERS, *([("cookie", cookie)] if cookie is not None else [])]
-    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1", "method": "GET",
-            "scheme": "https", "path": root_path + path, "raw_path": (root_path + path).encode(),
-            "root_path": root_path, "query_string": b"", "client": ("203.0.113.7", 51234), "server": ("10.0.0.5", 8000),
-            "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]}  # fmt: skip
-
-
-def wsgi_environ(path: str = APP_PATH, cookie: str | None = None, *, root_path: str = "") -> Request:
-    """The environ a WSGI server builds for the same request."""
-    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": root_path, "PATH_INFO": path, "QUERY_STRING": "",
-               "SERVER_NAME": "10.0.0.5", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
-               "REMOTE_ADDR": "203.0.113.7", "wsgi.version": (1, 0), "wsgi.url_scheme": "https",
-               "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr, "wsgi.multithread": False,
-               "wsgi.multiprocess": True, "wsgi.run_once": False}  # fmt: skip
-    environ.update({"HTTP_" + name.upper().replace("-", "_"): value for name, value in _HEADERS})
-    return environ if cookie is None else {**environ, "HTTP_COOKIE": cookie}
-
-
-def header_lines(cookie: str | None = None) -> list[str]:
-    """The same headers as ``Name: value`` lines for a load generator, which sends Host and Connection itself."""
-    lines = [f"{name.title()}: {value}" for name, value in _HEADERS if name not in ("host", "connection")]
-    return [*lines, *([f"Cookie: {cookie}"] if cookie else [])]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,7 @@
 """Forward-auth through nginx: the gateway example under wrk, anonymous, signed in, and with a third revoked.
 
-The stack of ``tests/test_nginx.py``, started by its harness: nginx asks one
-of two logout services (sharing a redis-server, verifying id_token cookies
-against the run's provider) before every request; a revoked session gets 401
-and never reaches an app.  Nothing is pinned: the processes share the CPUs.
+The stack of ``tests/test_nginx.py``, started by its harness; a revoked session gets 401 and never reaches an
+app.  Nothing is pinned: the processes share the CPUs.
 """
 
 from __future__ import annotations
@@ -22,7 +20,8 @@ from tests.support.redis_server import redis_server
 from tests.support.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
 from . import checks
-from .drivers import APP_PATH, END_SESSION, answer_http, header_lines
+from .browser import APP_PATH, END_SESSION, header_lines
+from .drivers import answer_http
 from .provider import Plan, Setup, fill, id_token
 from .report import Figure, Row, at_least
 from .served import GUNICORN_ARGS, UVICORN_ARGS, Load, in_rounds, wrk

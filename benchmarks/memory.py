@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from . import contestants
-from .contestants import HELLO, OURS
-from .drivers import ASGI, LOGOUT_PATH, VISITOR_COOKIES, WSGI, Adapter, Request, signed_in
-from .provider import SESSION_SECRET, Setup, open_filled, store_sizes
+from .browser import LOGOUT_PATH, VISITOR_COOKIES, signed_in
+from .contestants import HELLO, OURS, stack
+from .drivers import ASGI, WSGI, Adapter, Request
+from .provider import Setup, open_filled, store_sizes
 from .report import Figure, Row, at_most, measured_apart, process_size
-from .session_check import cookie, stack
 
 #: The variants, the longest first: two run at a time.
 VARIANTS = ("asgi-forged-token", "asgi-new-session", "asgi-forged-session", "asgi-none", "store", "asgi-logout-bare",
@@ -41,7 +41,7 @@ def _requests(adapter: Adapter, kind: str, setup: Setup) -> Iterator[Request]:
     # Distinct tokens at no cost: the signature's tail replaced, so the signature no longer verifies.
     head, _, signature = setup.live_token.rpartition(".")
     # A real cookie's timestamp and signature after another payload: the HMAC fails.
-    _, stamp, hmac = contestants.session_cookie(SESSION_SECRET, {"id_token": "x"}).rsplit(".", 2)
+    _, stamp, hmac = contestants.session_cookie({"id_token": "x"}).rsplit(".", 2)
     for index in itertools.count():
         token = f"{head}.{signature[:-10]}{index:08d}{signature[-2:]}"
         if kind == "forged-token":
@@ -50,7 +50,7 @@ def _requests(adapter: Adapter, kind: str, setup: Setup) -> Iterator[Request]:
         if kind == "forged-session":
             session = f"{base64.b64encode(json.dumps({'id_token': token}).encode()).decode()}.{stamp}.{hmac}"
         else:  # a valid session holding a new token: trusted as it is, as the framework signed it
-            session = contestants.session_cookie(SESSION_SECRET, {"id_token": token})
+            session = contestants.session_cookie({"id_token": token})
         yield adapter.request(cookie=f"{VISITOR_COOKIES}; session={session}")
 
 
@@ -72,7 +72,7 @@ def measure(variant: str, setup: Setup) -> dict[str, int]:
     else:
         store = open_filled(setup, "memory")
         app = stack(driver, "signed-cookie" if "session" in kind else "cookie", store, setup)(hello)
-        driver.answer(app, driver.request(cookie=cookie("cookie", setup)))  # fetches the keys, in every flood alike
+        driver.answer(app, driver.request(cookie=signed_in(setup.live_token)))  # fetches the keys, in every flood alike
     count = setup.plan.logouts if kind.startswith("logout") else setup.plan.flood
     requests = _requests(driver, kind, setup)
     start = process_size()

@@ -1,9 +1,6 @@
 """What a run does and measures against: its plan, a provider that signs id_tokens and serves its keys, filled stores.
 
-Made once, in the process that runs the benchmarks, and described in a JSON
-file for the processes it starts: they verify the tokens signed here (with
-the test suite's key) against the keys served from here, and open the stores
-filled here.
+Made once, in the process that runs the benchmarks, and described in a JSON file for the processes it starts.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """Served: the minimal app under uvicorn (ASGI) and gunicorn (WSGI, one sync worker), bare and wrapped, under wrk.
 
-The servers are the test suite's, started while this process is pinned to
-the first CPU so that they inherit it; wrk runs on the second, so it never
-takes the servers' CPU.  With a mix file, each request wrk sends takes the
-next ``host<TAB>cookie`` line of it in turn (``wrk_mix.lua``).  Where wrk is
-not installed (the test command does not install it), the test suite's load
-helper sends the same requests: far slower, so its figures measure the client.
+Where wrk is not installed (the test command does not install it), the test suite's load helper sends the same
+requests: far slower, so its figures measure the client.
 """
 
 from __future__ import annotations
@@ -24,7 +20,8 @@ from urllib.parse import urlsplit
 from tests.support.servers import REPO_ROOT, serve_asgi, serve_wsgi
 
 from . import checks
-from .drivers import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, answer_http, header_lines, signed_in
+from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, header_lines, signed_in
+from .drivers import answer_http
 from .provider import Plan, Setup
 from .report import Figure, Row, at_least
 

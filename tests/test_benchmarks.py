@@ -19,7 +19,8 @@ import pyperf
 import pytest
 
 from benchmarks import checks, contestants
-from benchmarks.drivers import ASGI, LOGIN_COOKIES, LOGOUT_PATH, WSGI, Adapter, signed_in
+from benchmarks.browser import LOGIN_COOKIES, LOGOUT_PATH, signed_in
+from benchmarks.drivers import ASGI, WSGI, Adapter
 from tests.support.servers import REPO_ROOT
 
 _KINDS = {"asgi": ("none", "anonymous", "cookie", "in-session", "signed-cookie", "revoked"),
