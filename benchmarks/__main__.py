@@ -23,7 +23,7 @@ from typing import Any
 
 from tests.support.nginx_server import nginx_binary
 
-from . import gateway, inprocess, memory, provider, report, scale, served
+from . import inprocess, memory, provider, report, scale, served
 from .report import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,7 +48,7 @@ def measure(setup: provider.Setup, directory: Path, pyperf_args: tuple[str, ...]
     say("served: uvicorn and gunicorn, loaded by wrk")
     figures |= served.run(setup, setup.plan)
     say("gateway: forward-auth through nginx, loaded by wrk")
-    return figures | gateway.run(setup, setup.plan)
+    return figures | served.run_gateway(setup, setup.plan)
 
 
 def _first_line(*command: str) -> str:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = measure(setup, Path(temporary), plan.pyperf_args)
         # Every row of the table, in its order: a new module adds its own here.
         rows = [*inprocess.rows(setup), *memory.rows(setup), *scale.rows(plan),
-                *served.rows(plan), *gateway.rows(plan)]  # fmt: skip
+                *served.rows(plan), *served.gateway_rows(plan)]  # fmt: skip
         evaluated = report.evaluate(rows, figures)
         out.mkdir(parents=True, exist_ok=True)
         shutil.copy(Path(temporary) / "pyperf.json.gz", out / "pyperf.json.gz")

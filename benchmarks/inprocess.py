@@ -33,6 +33,21 @@ _LABELS = {"bare": "bare app", "function": "do-nothing function", "class": "do-n
 _ALTERNATIVE = {"asgi": "basehttp", "wsgi": "wsgify"}
 _MOUNTS = {"pass": "", "pass-mounted": MOUNT}
 _URLS = ("ours", "urlencode", "authing")
+KINDS = {
+    "none": "no cookie",
+    "anonymous": "a visitor's cookies, no id_token",
+    "cookie": "returning session, verified id_token cookie",
+    "in-session": "returning session, id_token in scope['session'] (ours inside SessionMiddleware)",
+    "signed-cookie": "returning session, SessionMiddleware's cookie read with session_secret (ours outside)",
+    "revoked": "revoked session, verified id_token cookie",
+}
+RETURNING = ("cookie", "in-session", "signed-cookie")
+ADAPTER_KINDS = {"asgi": tuple(KINDS), "wsgi": ("none", "anonymous", "cookie", "revoked")}
+STORES = ("memory", "sqlite", "redis")
+#: What the floor is, in the stacks with SessionMiddleware.
+_FLOORS = {"in-session": "SessionMiddleware around the floor", "signed-cookie": "the floor around it"}
+#: The stores of many revocations, each against the usual store of its kind.
+LARGE = {"memory-large": "memory", "memory-huge": "memory", "sqlite-large": "sqlite"}
 
 
 def cookie(kind: str, setup: Setup, id_token: str | None = None) -> str | None:
@@ -81,59 +96,6 @@ def _url_case(key: str, setup: Setup) -> Case:
     return Case(f"url/{key}", check, prepare)
 
 
-def _pass_cases(setup: Setup) -> list[Case]:
-    found = []
-    for adapter in (ASGI, WSGI):
-        alternative = _ALTERNATIVE[adapter.name]
-        for group, root_path in _MOUNTS.items():
-            keys = [key for key in WRAPPERS[adapter.name] if key != alternative or not root_path]
-            found += [_pass_case(adapter, group, key, setup) for key in keys]
-        found += [_pass_case(adapter, "logout", key, setup) for key in ("ours", alternative)]
-    return found + [_url_case(key, setup) for key in _URLS]
-
-
-def _pass_rows() -> list[Row]:
-    found = []
-    for adapter, alternative in _ALTERNATIVE.items():
-        for group, root_path in _MOUNTS.items():
-            section = f"{adapter.upper()} pass-through" + (f", mounted at {root_path}" if root_path else "")
-            bare, floor, ours = (f"{adapter}/{group}/{key}" for key in ("bare", "class", "ours"))
-            for key in (key for key in WRAPPERS[adapter] if key != alternative):
-                baseline = None if key == "bare" else bare if key in ("function", "class") else floor
-                target = at_most(1.10, "≤ 1.10x the floor") if key == "ours" else None
-                found.append(Row(section, _LABELS[key], f"{adapter}/{group}/{key}", baseline, target=target))
-            if not root_path:
-                target = at_least(100, "≥ 100x what ours adds") if adapter == "asgi" else None
-                found.append(Row(section, _LABELS[alternative], f"{adapter}/{group}/{alternative}", ours, "overhead",
-                                 bare, target))  # fmt: skip
-        section, ours, other = f"{adapter.upper()} logout", f"{adapter}/logout/ours", f"{adapter}/logout/{alternative}"
-        found.append(Row(section, _LABELS[alternative], other))
-        found.append(Row(section, "ours", ours, other, "speedup", target=at_least(2, "≥ 2x faster")))
-    section = "build_logout_url"
-    return [
-        *found,
-        Row(section, "endpoint + '?' + urlencode({...}), the same URL", "url/urlencode"),
-        Row(section, "Authing AuthenticationClient.build_logout_url, unencoded", "url/authing"),
-        Row(section, "ours, against urlencode", "url/ours", "url/urlencode", target=at_most(0.2, "≤ 0.2x urlencode")),
-        Row(section, "ours, against Authing", "url/ours", "url/authing"),
-    ]
-
-
-KINDS = {
-    "none": "no cookie",
-    "anonymous": "a visitor's cookies, no id_token",
-    "cookie": "returning session, verified id_token cookie",
-    "in-session": "returning session, id_token in scope['session'] (ours inside SessionMiddleware)",
-    "signed-cookie": "returning session, SessionMiddleware's cookie read with session_secret (ours outside)",
-    "revoked": "revoked session, verified id_token cookie",
-}
-RETURNING = ("cookie", "in-session", "signed-cookie")
-ADAPTER_KINDS = {"asgi": tuple(KINDS), "wsgi": ("none", "anonymous", "cookie", "revoked")}
-STORES = ("memory", "sqlite", "redis")
-#: The stores of many revocations, each against the usual store of its kind.
-LARGE = {"memory-large": "memory", "memory-huge": "memory", "sqlite-large": "sqlite"}
-
-
 def _returning(adapter: Adapter, kind: str, store_name: str, setup: Setup) -> Case:
     name, sent = f"{adapter.name}/session/{store_name}/{kind}", cookie(kind, setup)
     request = adapter.request(cookie=sent)
@@ -180,10 +142,17 @@ def _new(adapter: Adapter, kind: str, setup: Setup) -> Case:
     return Case(name, check, prepare)
 
 
-def _session_cases(setup: Setup) -> list[Case]:
+def cases(setup: Setup) -> list[Case]:
     # pyperf times one case after another: what is compared runs side by side, so that a change in the
     # machine's load between the two is as small as it can be.
     found, sized = [], ("floor", "memory", "memory-large", "memory-huge", "sqlite", "sqlite-large", "redis")
+    for adapter in (ASGI, WSGI):
+        alternative = _ALTERNATIVE[adapter.name]
+        for group, root_path in _MOUNTS.items():
+            keys = [key for key in WRAPPERS[adapter.name] if key != alternative or not root_path]
+            found += [_pass_case(adapter, group, key, setup) for key in keys]
+        found += [_pass_case(adapter, "logout", key, setup) for key in ("ours", alternative)]
+    found += [_url_case(key, setup) for key in _URLS]
     for adapter in (ASGI, WSGI):
         for kind in ADAPTER_KINDS[adapter.name]:
             stores = sized if adapter is WSGI and kind == "cookie" else ("floor", *STORES)
@@ -191,6 +160,65 @@ def _session_cases(setup: Setup) -> list[Case]:
             if kind in ("cookie", "signed-cookie"):
                 found.append(_new(adapter, kind, setup))
     return found
+
+
+def _pass_rows() -> list[Row]:
+    found = []
+    for adapter, alternative in _ALTERNATIVE.items():
+        for group, root_path in _MOUNTS.items():
+            section = f"{adapter.upper()} pass-through" + (f", mounted at {root_path}" if root_path else "")
+            bare, floor, ours = (f"{adapter}/{group}/{key}" for key in ("bare", "class", "ours"))
+            for key in (key for key in WRAPPERS[adapter] if key != alternative):
+                baseline = None if key == "bare" else bare if key in ("function", "class") else floor
+                target = at_most(1.10, "≤ 1.10x the floor") if key == "ours" else None
+                found.append(Row(section, _LABELS[key], f"{adapter}/{group}/{key}", baseline, target=target))
+            if not root_path:
+                target = at_least(100, "≥ 100x what ours adds") if adapter == "asgi" else None
+                found.append(Row(section, _LABELS[alternative], f"{adapter}/{group}/{alternative}", ours, "overhead",
+                                 bare, target))  # fmt: skip
+        section, ours, other = f"{adapter.upper()} logout", f"{adapter}/logout/ours", f"{adapter}/logout/{alternative}"
+        found.append(Row(section, _LABELS[alternative], other))
+        found.append(Row(section, "ours", ours, other, "speedup", target=at_least(2, "≥ 2x faster")))
+    section = "build_logout_url"
+    return [
+        *found,
+        Row(section, "endpoint + '?' + urlencode({...}), the same URL", "url/urlencode"),
+        Row(section, "Authing AuthenticationClient.build_logout_url, unencoded", "url/authing"),
+        Row(section, "ours, against urlencode", "url/ours", "url/urlencode", target=at_most(0.2, "≤ 0.2x urlencode")),
+        Row(section, "ours, against Authing", "url/ours", "url/authing"),
+    ]
+
+
+def _session_rows(setup: Setup) -> list[Row]:
+    sizes, found = store_sizes(setup.plan), []
+    for adapter, kinds in ADAPTER_KINDS.items():
+        section = f"{adapter.upper()} per-request check"
+        found += [Row(f"{section}, the floor", f"{KINDS[kind]}: {_FLOORS.get(kind, 'the do-nothing class')}",
+                      f"{adapter}/session/floor/{kind}") for kind in kinds]  # fmt: skip
+        for store in STORES:
+            found += [Row(f"{section}, {store} store ({sizes[store]:,} revocations)", KINDS[kind],
+                          f"{adapter}/session/{store}/{kind}", f"{adapter}/session/floor/{kind}", "difference",
+                          target=at_most(2e-6, "≤ +2 µs over the floor") if kind in RETURNING else None,
+                          versus="the floor, same request") for kind in kinds]  # fmt: skip
+        found.append(Row(f"{adapter.upper()} new session, memory store", "id_token cookie never seen: RS256 checked",
+                         f"{adapter}/session/memory/new-cookie", f"{adapter}/session/floor/cookie", "difference",
+                         versus="the floor, same request"))  # fmt: skip
+    found.append(Row("ASGI new session, memory store", "signed session cookie never seen: its HMAC checked",
+                     "asgi/session/memory/new-signed-cookie", "asgi/session/floor/signed-cookie", "difference",
+                     versus="the floor, same request"))  # fmt: skip
+    section = "Store size, WSGI returning session"
+    found += [Row(section, f"{large.partition('-')[0]} store, {sizes[large]:,} revocations",
+                  f"wsgi/session/{large}/cookie", f"wsgi/session/{usual}/cookie",
+                  target=at_most(1.10, f"≤ 1.10x with {sizes[usual]:,}"), versus=f"{sizes[usual]:,} revocations")
+              for large, usual in LARGE.items()]  # fmt: skip
+    found.append(Row(section, f"SQLite file holding {sizes['sqlite-large']:,} revocations", "sqlite-large/file"))
+    found.append(Row("Redis store", "commands to redis-server per request (returning and revoked, both adapters)",
+                     "redis/commands", target=at_most(0, "0: no network on the request path")))  # fmt: skip
+    return found
+
+
+def rows(setup: Setup) -> list[Row]:
+    return [*_pass_rows(), *_session_rows(setup)]
 
 
 def extra_figures(setup: Setup, requests: int = 1000) -> dict[str, Figure]:
@@ -218,43 +246,6 @@ def extra_figures(setup: Setup, requests: int = 1000) -> dict[str, Figure]:
     size = sum(os.path.getsize(file) for file in (path, path + "-wal") if os.path.exists(file))
     return {"redis/commands": Figure("count", (commands / (requests * len(sent)),)),
             "sqlite-large/file": Figure("B", (float(size),))}  # fmt: skip
-
-
-def _session_rows(setup: Setup) -> list[Row]:
-    sizes, found = store_sizes(setup.plan), []
-    for adapter, kinds in ADAPTER_KINDS.items():
-        section = f"{adapter.upper()} per-request check"
-        floors = {"in-session": "SessionMiddleware around the floor", "signed-cookie": "the floor around it"}
-        found += [Row(f"{section}, the floor", f"{KINDS[kind]}: {floors.get(kind, 'the do-nothing class')}",
-                      f"{adapter}/session/floor/{kind}") for kind in kinds]  # fmt: skip
-        for store in STORES:
-            found += [Row(f"{section}, {store} store ({sizes[store]:,} revocations)", KINDS[kind],
-                          f"{adapter}/session/{store}/{kind}", f"{adapter}/session/floor/{kind}", "difference",
-                          target=at_most(2e-6, "≤ +2 µs over the floor") if kind in RETURNING else None,
-                          versus="the floor, same request") for kind in kinds]  # fmt: skip
-        found.append(Row(f"{adapter.upper()} new session, memory store", "id_token cookie never seen: RS256 checked",
-                         f"{adapter}/session/memory/new-cookie", f"{adapter}/session/floor/cookie", "difference",
-                         versus="the floor, same request"))  # fmt: skip
-    found.append(Row("ASGI new session, memory store", "signed session cookie never seen: its HMAC checked",
-                     "asgi/session/memory/new-signed-cookie", "asgi/session/floor/signed-cookie", "difference",
-                     versus="the floor, same request"))  # fmt: skip
-    section = "Store size, WSGI returning session"
-    found += [Row(section, f"{large.partition('-')[0]} store, {sizes[large]:,} revocations",
-                  f"wsgi/session/{large}/cookie", f"wsgi/session/{usual}/cookie",
-                  target=at_most(1.10, f"≤ 1.10x with {sizes[usual]:,}"), versus=f"{sizes[usual]:,} revocations")
-              for large, usual in LARGE.items()]  # fmt: skip
-    found.append(Row(section, f"SQLite file holding {sizes['sqlite-large']:,} revocations", "sqlite-large/file"))
-    found.append(Row("Redis store", "commands to redis-server per request (returning and revoked, both adapters)",
-                     "redis/commands", target=at_most(0, "0: no network on the request path")))  # fmt: skip
-    return found
-
-
-def cases(setup: Setup) -> list[Case]:
-    return [*_pass_cases(setup), *_session_cases(setup)]
-
-
-def rows(setup: Setup) -> list[Row]:
-    return [*_pass_rows(), *_session_rows(setup)]
 
 
 def _forward(command: list[str], args: Namespace) -> None:

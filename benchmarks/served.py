@@ -1,28 +1,37 @@
-"""Served: the minimal app under uvicorn (ASGI) and gunicorn (WSGI, one sync worker), bare and wrapped, under wrk.
+"""Served, under wrk: the minimal app under uvicorn (ASGI) and gunicorn (WSGI, one sync worker), and the gateway.
 
-Where wrk is not installed (the test command does not install it), the test suite's load helper sends the same
+The gateway is the stack of ``tests/test_nginx.py``, started by its harness: forward-auth through nginx,
+anonymous, signed in, and with a third revoked (401, never reaching an app); nothing of it is pinned.  Where
+wrk is not installed (the test command does not install it), the test suite's load helper sends the same
 requests: far slower, so its figures measure the client.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from tests.support.servers import REPO_ROOT, serve_asgi, serve_wsgi
+from logout_middleware.stores import open_store
+from tests.support.nginx_server import gateway_config, nginx_server
+from tests.support.redis_server import redis_server
+from tests.support.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
 from . import checks
-from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, header_lines, signed_in
+from .browser import APP_PATH, END_SESSION, LOGIN_COOKIES, LOGOUT_PATH, header_lines, signed_in
 from .drivers import answer_http
-from .provider import Plan, Setup
+from .provider import Plan, Setup, fill, id_token
 from .report import Figure, Row, at_least
 
 _MIX = Path(__file__).with_name("wrk_mix.lua")
@@ -40,6 +49,12 @@ SERVERS = {
 LOADS = {f"served/{server}/{app}{'-logout' if path == LOGOUT_PATH else ''}": (server, app, path)
          for server in ("uvicorn", "gunicorn") for app, path in (("bare", APP_PATH), ("ours", APP_PATH),
                                                                  ("ours", LOGOUT_PATH))}  # fmt: skip
+_EXAMPLE = REPO_ROOT / "examples" / "gateway"
+GATEWAY_HOSTS = ("shop.example.test", "wiki.example.test")
+GATEWAY_LOADS = {"anonymous": "anonymous (no cookie)", "signed-in": "signed in, live sessions",
+                 "mixed": "a third each: anonymous, signed in, revoked (401)"}  # fmt: skip
+#: What a revoked session's 401 deletes: the login cookies and the ones CLEAR_COOKIES names.
+_DELETED = {"id_token", "session", "csrftoken"}
 
 
 @dataclass(frozen=True)
@@ -145,3 +160,92 @@ def rows(plan: Plan) -> list[Row]:
             Row(section, "ours, logout", name + "ours-logout", name + "bare"),
         ]
     return found
+
+
+def _gateway_cookie(sid: str, token: str) -> str:
+    return f"id_token={token}; session=s-{sid}; csrftoken=c-{sid}"
+
+
+@contextmanager
+def _gateway(setup: Setup, directory: Path, revoked: list[str], plan: Plan) -> Iterator[tuple[str, list[str]]]:
+    """The whole stack, with *revoked* (and many more) revoked in Redis: nginx's URL and the services'."""
+    with ExitStack() as stack:
+        redis = stack.enter_context(redis_server(directory / "redis"))
+        store = open_store(redis.url)
+        for sid in revoked:
+            store.revoke_session(setup.issuer, sid)
+        fill(store, setup.issuer, plan.gateway_revocations)
+        store.close()
+        options = {"ISSUER": setup.issuer, "CLIENT_ID": setup.client_id, "END_SESSION_ENDPOINT": END_SESSION,
+                   "POST_LOGOUT_REDIRECT_URI": f"https://{GATEWAY_HOSTS[0]}/", "COOKIE_DOMAIN": "example.test",
+                   "CLEAR_COOKIES": "session,csrftoken", "REVOCATION_STORE": redis.url,
+                   "BACKCHANNEL_LOGOUT_PATH": "/backchannel-logout"}  # fmt: skip
+        env = {f"LOGOUT_MIDDLEWARE_{name}": value for name, value in options.items()}
+        services = []
+        for _ in range(2):
+            port = free_port()
+            argv = [sys.executable, "-m", "logout_middleware", "--host", HOST, "--port", str(port)]
+            services.append(stack.enter_context(serve_process(argv, port=port, env=env, ready_path="/healthz")))
+        shop = stack.enter_context(serve_wsgi("app_wsgi:app", app_dir=_EXAMPLE, extra_args=GUNICORN_ARGS))
+        wiki = stack.enter_context(serve_asgi("app_asgi:app", app_dir=_EXAMPLE, extra_args=UVICORN_ARGS))
+        port = free_port()
+        upstreams = {"shop": shop, "wiki": wiki, "logout_1": services[0], "logout_2": services[1]}
+        addresses = {"gateway": f"{HOST}:{port}"} | {role: url[len("http://") :] for role, url in upstreams.items()}
+        config = gateway_config(directory / "nginx", addresses)
+        nginx = stack.enter_context(nginx_server(config, directory / "nginx", port=port))
+        yield nginx.base_url, services
+
+
+def _check_gateway(base_url: str, services: list[str], live: str, revoked: str) -> None:
+    """Each service stops the revoked session (once it has loaded Redis); through nginx, each kind is answered right."""
+    deadline = time.monotonic() + 30
+    for service in services:
+        while answer_http(service, "/auth", {"Cookie": revoked}).status != 401:
+            if time.monotonic() > deadline:
+                raise checks.MisbehavedError(f"{service} let a revoked session through for 30 s")
+            time.sleep(0.05)
+    for host in GATEWAY_HOSTS:
+        for cookie, status in (("", 200), (live, 200), (revoked, 401)):
+            answer = answer_http(base_url, APP_PATH, {"Host": host} | ({"Cookie": cookie} if cookie else {}))
+            seen = json.loads(answer.body).get("cookie") if answer.status == 200 else None
+            if answer.status != status or (status == 200 and seen != cookie):
+                raise checks.MisbehavedError(f"gateway: {host} answered {answer.status}, the app saw {seen!r:.80}")
+            if status == 401 and not checks.deleted(answer) >= _DELETED:
+                raise checks.MisbehavedError(f"gateway: a revoked session's 401 deleted {checks.deleted(answer)}")
+
+
+def run_gateway(setup: Setup, plan: Plan) -> dict[str, Figure]:
+    live = [_gateway_cookie(f"live-{i}", id_token(setup.issuer, f"live-{i}")) for i in range(plan.gateway_sessions)]
+    revoked_sids = [f"gone-{i}" for i in range(plan.gateway_sessions)]
+    revoked = [_gateway_cookie(sid, id_token(setup.issuer, sid)) for sid in revoked_sids]
+    mixes = {"anonymous": [(host, "") for host in GATEWAY_HOSTS],
+             "signed-in": [(GATEWAY_HOSTS[i % 2], cookie) for i, cookie in enumerate(live)],
+             "mixed": [(GATEWAY_HOSTS[i % 2], cookie) for i, pair in enumerate(zip(live, revoked, strict=True))
+                       for cookie in ("", *pair)]}  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-gateway-") as temporary,
+        _gateway(setup, Path(temporary), revoked_sids, plan) as (base_url, services),
+    ):
+        _check_gateway(base_url, services, live[0], revoked[0])
+        for load, pairs in mixes.items():
+            (Path(temporary) / f"{load}.tsv").write_text("".join(f"{host}\t{cookie}\n" for host, cookie in pairs))
+        headers = [line for line in header_lines() if not line.startswith("Cookie:")]
+
+        def measure(load: str) -> Load:
+            result = wrk(base_url + APP_PATH, plan, headers, mix=Path(temporary) / f"{load}.tsv")
+            # Requests in flight when a run stops leave the share of 401s off by at most one per connection.
+            due = result.requests / 3 if load == "mixed" else 0
+            if result.socket_errors or abs(result.refused - due) > plan.connections + 2:
+                raise checks.MisbehavedError(f"gateway, {load} load: {result}")
+            return result
+
+        return {
+            f"gateway/{load}": figure for load, figure in in_rounds(list(GATEWAY_LOADS), plan.rounds, measure).items()
+        }
+
+
+def gateway_rows(plan: Plan) -> list[Row]:
+    section, target = f"Gateway forward-auth through nginx, {plan.connections} connections", at_least(0.8, "≥ 0.8x")
+    return [Row(section, GATEWAY_LOADS["anonymous"], "gateway/anonymous"),
+            *(Row(section, GATEWAY_LOADS[load], f"gateway/{load}", "gateway/anonymous", target=target)
+              for load in ("signed-in", "mixed"))]  # fmt: skip
