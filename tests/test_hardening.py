@@ -323,6 +323,17 @@ def test_a_mount_path_that_cannot_be_a_cookie_path_is_refused() -> None:
     assert "; Path=/portal/cb;" in state
 
 
+def test_a_logout_refused_for_its_mount_path_ends_nothing() -> None:
+    ended: list[object] = []
+    config = LogoutConfig(end_session_endpoint="https://op.example/end", client_id="rp",
+                          post_logout_redirect_uri="https://app.example/cb", logout_callback_path="/cb",
+                          on_logout=ended.append)  # fmt: skip
+    environ = Request.blank("/logout").environ
+    environ["SCRIPT_NAME"] = "/app;Domain=evil.example"
+    assert Request(environ).get_response(WsgiMiddleware(echo_wsgi, config)).status_code == 400
+    assert ended == []
+
+
 def test_a_prefixed_state_cookie_always_carries_secure(kind: str) -> None:
     send = callback_app(kind, state_cookie="__Secure-logout_state")
     [state] = [line for line in send("GET", "/logout", {}).get_all("Set-Cookie") if line.startswith("__Secure-")]

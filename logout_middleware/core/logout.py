@@ -152,6 +152,10 @@ class RelyingPartyLogout:
         params = query_params(request.query_string, endpoint="logout")
         redirect_uri = self._requested_redirect(params) or config.post_logout_redirect_uri
         return_to = self._requested_return_to(params)
+        # Refused before anything is ended or revoked: a mount path that cannot be the state cookie's Path.
+        state_path = None
+        if redirect_uri is not None and config.logout_callback_path is not None:
+            state_path = _callback_cookie_path(request.root_path, config.logout_callback_path, events.LOGOUT_REFUSED)
 
         id_token, trusted = self._check.find_id_token(request)
         if id_token is None:
@@ -195,8 +199,8 @@ class RelyingPartyLogout:
         state = None
         if redirect_uri is not None:
             state = secrets.token_urlsafe(16)
-            if config.logout_callback_path is not None:
-                set_cookies.append(self._state_cookie(request, state, return_to, secure))
+            if state_path is not None:
+                set_cookies.append(self._state_cookie(state_path, state, return_to, secure))
         location = preset_logout_url(
             self._preset,
             endpoint,
@@ -317,10 +321,9 @@ class RelyingPartyLogout:
             raise Refusal(400, f"{name} must be a path on this site, such as /account")
         return value
 
-    def _state_cookie(self, request: LogoutRequest, state: str, return_to: str | None, secure: bool) -> tuple[str, str]:
+    def _state_cookie(self, path: str, state: str, return_to: str | None, secure: bool) -> tuple[str, str]:
         config = self.config
         value = pack_state_cookie(state, return_to or config.default_return_to, int(self._time()))
-        path = _callback_cookie_path(request.root_path, config.logout_callback_path or "/", events.LOGOUT_REFUSED)
         # A __Secure- or __Host- name is dropped by browsers without Secure, over http as well.
         secure = secure or needs_secure(config.state_cookie)
         attributes = (
