@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..config import LogoutConfig
-from ..core.values import CollectMetrics, Inbound, LogoutRequest, LookUp, Outbound, Reply, Steps, Verdict
+from ..core.values import Inbound, LogoutRequest, LookUp, Outbound, Reply, Steps, Verdict
 from ..specs.discovery import ProviderMetadata
 from .performing import DriverBase, perform_step, tls_context
 
@@ -70,9 +70,10 @@ class AsyncDriver(DriverBase):
     async def _perform(self, step: Any) -> Any:
         from anyio import to_thread  # noqa: PLC0415 - Starlette's own dependency
 
-        if isinstance(step, (LookUp, CollectMetrics)):  # local reads: on the loop
-            return perform_step(step, self.store, None, self.metrics)
-        return await to_thread.run_sync(perform_step, step, self.store, self.config.on_logout)
+        if isinstance(step, LookUp):  # a local read: on the loop
+            return perform_step(step, self.store, None)
+        # A scrape reads prometheus-client's files in its multiprocess mode: in a thread, like the writes.
+        return await to_thread.run_sync(perform_step, step, self.store, self.config.on_logout, self.metrics)
 
     async def _fetch_keys(self, unknown_key: bool) -> None:
         import anyio  # noqa: PLC0415 - Starlette's own dependency
