@@ -1,14 +1,12 @@
 """Memory: a process's resident size (VmRSS, and its peak VmHWM) after many requests, and whether it still grows.
 
-Each variant runs in an interpreter of its own (``python -m benchmarks.memory VARIANT --setup FILE``); its peak
-is read after half the requests and at the end, since a process whose memory is bounded stops raising it.  The
-floods go through ours with checks on (ASGI only: the check is the core's), each request with a cookie never
-seen before; ``store`` is what a memory store of many revocations adds.
+Each variant runs apart; its peak is read after half the requests and at the end, since a process whose memory
+is bounded stops raising it.  The floods go through ours with checks on (ASGI only: the check is the core's),
+each request with a cookie never seen before; ``store`` is what a memory store of many revocations adds.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import itertools
 import json
@@ -18,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from . import contestants
+from .apart import measured_apart, process_size
 from .browser import LOGOUT_PATH, VISITOR_COOKIES, signed_in
 from .contestants import HELLO, OURS, stack
 from .drivers import ASGI, WSGI, Adapter, Request
 from .provider import Setup, open_filled, store_sizes
-from .report import Figure, Row, at_most, measured_apart, process_size
+from .report import Figure, Row, at_most
 
 #: The variants, the longest first: two run at a time.
 VARIANTS = ("asgi-forged-token", "asgi-new-session", "asgi-forged-session", "asgi-none", "store", "asgi-logout-bare",
             "asgi-logout-ours", "wsgi-logout-bare", "wsgi-logout-ours")  # fmt: skip
-_LABELS = {"none": "no cookie", "forged-token": "a forged id_token cookie each (its RS256 signature fails)",
+_FLOODS = {"forged-token": "a forged id_token cookie each (its RS256 signature fails)",
            "forged-session": "a forged signed session cookie each (its HMAC fails)",
            "new-session": "a new valid signed session each (the caches fill up to their bound)"}  # fmt: skip
 _GROWTH = "peak grows ≤ 1 MiB over the second half"
@@ -60,9 +59,9 @@ def _send(adapter: Adapter, app: Any, requests: Iterator[Request], count: int) -
         adapter.run(app, list(itertools.islice(requests, min(1000, count - start))))
 
 
-def measure(variant: str, setup: Setup) -> dict[str, int]:
-    """Run *variant* in this process; its sizes in bytes."""
-    adapter, _, kind = variant.partition("-")
+def measure(variant: str, setup_file: str) -> dict[str, int]:
+    """Run *variant* in this process: its sizes in bytes."""
+    setup, (adapter, _, kind) = Setup.load(setup_file), variant.partition("-")
     if variant == "store":
         start, _store = process_size(), open_filled(setup, "memory-huge")
         return {"start": start, "end": process_size(), "peak": process_size("VmHWM")}
@@ -83,45 +82,37 @@ def measure(variant: str, setup: Setup) -> dict[str, int]:
 
 
 def run(setup_file: Path) -> dict[str, Figure]:
-    """Every variant in an interpreter of its own, two at a time: nothing here is a time, so they may share CPUs."""
+    """Every variant apart, two at a time: nothing here is a time, so they may share CPUs."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        measured = pool.map(lambda name: measured_apart("memory", name, "--setup", str(setup_file)), VARIANTS)
+        measured = pool.map(lambda variant: measured_apart(measure, variant, str(setup_file)), VARIANTS)
         figures = {}
-        for name, sizes in zip(VARIANTS, measured, strict=True):
-            figures[f"memory/{name}/rss"] = Figure("B", (float(sizes["end"]),))
-            figures[f"memory/{name}/peak"] = Figure("B", (float(sizes["peak"]),))
+        for variant, sizes in zip(VARIANTS, measured, strict=True):
+            figures[f"memory/{variant}/rss"] = Figure("B", (float(sizes["end"]),))
+            figures[f"memory/{variant}/peak"] = Figure("B", (float(sizes["peak"]),))
             # The peak, as it only ever grows: a process that frees and reuses memory reaches the same peak again.
             grown = sizes["peak"] - sizes["half"] if "half" in sizes else sizes["end"] - sizes["start"]
-            figures[f"memory/{name}/growth"] = Figure("B", (float(grown),))
+            figures[f"memory/{variant}/growth"] = Figure("B", (float(grown),))
     return figures
 
 
+def _row(section: str, case: str, variant: str, baseline: str | None = None) -> Row:
+    """A variant's RSS and peak; against *baseline*'s, with the target on the growth of its peak."""
+    name = f"memory/{variant}/"
+    if baseline is None:
+        return Row(section, case, name + "rss", detail=name + "peak")
+    return Row(section, case, name + "rss", f"memory/{baseline}/rss", "difference", detail=name + "peak",
+               target=at_most(2**20, _GROWTH, name + "growth"))  # fmt: skip
+
+
 def rows(setup: Setup) -> list[Row]:
-    section, none = f"Memory, ASGI, {setup.plan.flood:,} requests through the check", "memory/asgi-none/"
-    found = [Row(section, _LABELS["none"], none + "rss", detail=none + "peak")]
-    for kind in ("forged-token", "forged-session", "new-session"):
-        name = f"memory/asgi-{kind}/"
-        found.append(Row(section, _LABELS[kind], name + "rss", none + "rss", "difference", detail=name + "peak",
-                         target=at_most(2**20, _GROWTH, name + "growth")))  # fmt: skip
+    section = f"Memory, ASGI, {setup.plan.flood:,} requests through the check"
+    found = [_row(section, "no cookie", "asgi-none")]
+    found += [_row(section, case, f"asgi-{kind}", "asgi-none") for kind, case in _FLOODS.items()]
     for adapter in ("asgi", "wsgi"):
         section = f"Memory, {adapter.upper()}, {setup.plan.logouts:,} logouts"
-        bare, ours = f"memory/{adapter}-logout-bare/", f"memory/{adapter}-logout-ours/"
-        found.append(Row(section, "the bare app", bare + "rss", detail=bare + "peak"))
-        found.append(Row(section, "ours, checks off", ours + "rss", bare + "rss", "difference", detail=ours + "peak",
-                         target=at_most(2**20, _GROWTH, ours + "growth")))  # fmt: skip
+        found.append(_row(section, "the bare app", f"{adapter}-logout-bare"))
+        found.append(_row(section, "ours, checks off", f"{adapter}-logout-ours", f"{adapter}-logout-bare"))
     huge = store_sizes(setup.plan)["memory-huge"]
     found.append(Row("Store size, WSGI returning session", f"memory store of {huge:,} revocations: RSS it adds",
                      "memory/store/growth"))  # fmt: skip
     return found
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Measure one variant's memory; prints its sizes as JSON.")
-    parser.add_argument("variant", choices=VARIANTS)
-    parser.add_argument("--setup", required=True, help="the JSON file describing the provider and stores")
-    args = parser.parse_args()
-    print(json.dumps(measure(args.variant, Setup.load(args.setup))))
-
-
-if __name__ == "__main__":
-    main()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,28 +12,11 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Figure:
-    """The values measured of one thing: pyperf's, one per wrk run, or a single reading.
+    """The values measured of one thing: pyperf's, one per wrk run, or a single reading."""
 
-    *unit* is ``s`` (seconds, per request unless said otherwise), ``req/s``, ``/s`` (other things a second),
-    ``B`` (bytes) or ``count``.
-    """
-
+    #: ``s`` (seconds, per request unless said otherwise), ``req/s``, ``/s`` (other things a second), ``B``, ``count``.
     unit: str
     values: tuple[float, ...]
-
-
-def measured_apart(module: str, *args: str) -> dict[str, float]:
-    """What ``python -m benchmarks.MODULE ARGS`` prints as JSON: figures measured in an interpreter of their own."""
-    command = [sys.executable, "-m", f"benchmarks.{module}", *args]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, timeout=900)
-    figures: dict[str, float] = json.loads(done.stdout)
-    return figures
-
-
-def process_size(field: str = "VmRSS") -> int:
-    """A size of this process from /proc/self/status (VmRSS, or its peak VmHWM), in bytes."""
-    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field + ":"))
-    return int(line.split()[1]) * 1024
 
 
 @dataclass(frozen=True)

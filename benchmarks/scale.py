@@ -1,33 +1,35 @@
 """Revocations at scale: a new instance syncing a million of them from Redis, its memory, its check, and writes.
 
-Each variant runs in an interpreter of its own (``python -m benchmarks.scale VARIANT ...``), so that its RSS is
-its own: ``sync``, a RedisStore opened on a redis-server filled in bulk before (then ``is_revoked`` with that
-many held and with ten, best of five rounds); ``sqlite-sync``, an SQLite store's copy of as many, the measured
-alternative for the processes of one machine; ``writes``, one ``revoke_session`` after another.
+Each variant runs apart, so that its RSS is its own: :func:`sync`, a RedisStore opened on a redis-server filled
+in bulk before (then ``is_revoked`` with that many held and with ten, best of five rounds); :func:`sqlite_sync`,
+an SQLite store's copy of as many, the measured alternative for the processes of one machine; :func:`writes`,
+one ``revoke_session`` after another.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
 import sqlite3
 import tempfile
 import time
 import timeit
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import redis
 
+from logout_middleware import asgi, wsgi  # noqa: F401 - a new instance's process has its web stack loaded
+from logout_middleware.stores import SQLiteStore
 from logout_middleware.stores.redis import SHARDS, RedisStore
 from logout_middleware.stores.revocations import expiry_hour, session_digest
 from tests.support.redis_cluster import redis_cluster
 from tests.support.redis_server import redis_server
 
+from .apart import measured_apart, process_size
 from .provider import Plan
-from .report import Figure, Row, at_most, measured_apart, process_size
+from .report import Figure, Row, at_most
 
 ISSUER = "https://op.example"
 TTL = 86_400  # revocations spread over a day, as with the default max_token_lifetime
@@ -57,9 +59,6 @@ def fill_redis(url: str, count: int) -> None:
 
 
 def fill_sqlite(path: Path, count: int) -> None:
-    """An SQLite store's database holding *count* session revocations."""
-    from logout_middleware.stores import SQLiteStore  # noqa: PLC0415
-
     SQLiteStore(path).close()  # creates the tables
     now = time.time()
     rows = ((0, session_digest(ISSUER, _sid(i)), 0.0, now + 60 + i % (TTL - 120)) for i in range(count))
@@ -82,30 +81,17 @@ def _check_seconds(store: RedisStore) -> float:
     return min(timer.repeat(repeat=5, number=calls)) / calls
 
 
-def measure(variant: str, args: argparse.Namespace) -> dict[str, float]:
-    """Run *variant* in this process: its figures."""
-    for module in ("logout_middleware.asgi", "logout_middleware.wsgi"):  # an app's process has its web stack loaded
-        importlib.import_module(module)
-    if variant == "writes":  # as fast as one instance goes, one revocation after another
-        store = _redis_store(args.redis, 30, args.prefix)
-        started = time.perf_counter()
-        for index in range(args.count):
-            store.revoke_session(ISSUER, f"{args.prefix}{index}")
-        seconds = time.perf_counter() - started
-        store.close()
-        return {"rate": args.count / seconds}
-    if variant == "sqlite-sync":
-        from logout_middleware.stores import SQLiteStore  # noqa: PLC0415
-
-        before, started = process_size(), time.perf_counter()
-        sqlite_store = SQLiteStore(args.sqlite)
-        seconds = time.perf_counter() - started
-        return {"seconds": seconds, "before": before, "after": process_size(), "held": len(sqlite_store.revocations)}
+def _opened(open_store: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
+    """The store *open_store* opens, with how long it took and this process's RSS before and after."""
     before, started = process_size(), time.perf_counter()
-    store = _redis_store(args.redis, 120)
-    figures = {"seconds": time.perf_counter() - started, "before": before, "after": process_size(),
-               "held": len(store.revocations)}  # fmt: skip
-    small = _redis_store(args.redis, 10, prefix=f"small-{uuid.uuid4().hex}:")
+    store = open_store()
+    seconds = time.perf_counter() - started
+    return store, {"seconds": seconds, "before": before, "after": process_size(), "held": len(store.revocations)}
+
+
+def sync(url: str) -> dict[str, float]:
+    store, figures = _opened(lambda: _redis_store(url, 120))
+    small = _redis_store(url, 10, prefix=f"small-{uuid.uuid4().hex}:")
     for index in range(10):
         small.revoke_session(ISSUER, _sid(index))
     figures |= {"check-large": _check_seconds(store), "check-small": _check_seconds(small)}
@@ -114,12 +100,26 @@ def measure(variant: str, args: argparse.Namespace) -> dict[str, float]:
     return figures
 
 
-def _writes(url: str, plan: Plan) -> tuple[float, float]:
+def sqlite_sync(path: str) -> dict[str, float]:
+    return _opened(lambda: SQLiteStore(path))[1]
+
+
+def writes(url: str, count: str, prefix: str) -> dict[str, float]:
+    """As fast as one instance goes, one revocation after another."""
+    store = _redis_store(url, 30, prefix)
+    started = time.perf_counter()
+    for index in range(int(count)):
+        store.revoke_session(ISSUER, f"{prefix}{index}")
+    seconds = time.perf_counter() - started
+    store.close()
+    return {"rate": int(count) / seconds}
+
+
+def _write_rates(url: str, plan: Plan) -> tuple[float, float]:
     """Revocations a second through one instance, and through WRITERS processes at once."""
 
     def rate(prefix: str) -> float:
-        args = ("writes", "--redis", url, "--count", str(plan.scale_writes), "--prefix", prefix)
-        return measured_apart("scale", *args)["rate"]
+        return measured_apart(writes, url, str(plan.scale_writes), prefix)["rate"]
 
     alone = rate("alone:")
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
@@ -132,12 +132,12 @@ def run(plan: Plan) -> dict[str, Figure]:
         directory = Path(temporary)
         with redis_server(directory / "redis") as server:
             fill_redis(server.url, count)
-            synced = {"redis": measured_apart("scale", "sync", "--redis", server.url)}
-            writes = {"redis": _writes(server.url, plan)}
+            synced = {"redis": measured_apart(sync, server.url)}
+            rates = {"redis": _write_rates(server.url, plan)}
         fill_sqlite(directory / "revoked.db", count)
-        synced["sqlite"] = measured_apart("scale", "sqlite-sync", "--sqlite", str(directory / "revoked.db"))
+        synced["sqlite"] = measured_apart(sqlite_sync, str(directory / "revoked.db"))
         with redis_cluster(directory / "cluster", replicas=0) as cluster:
-            writes["cluster"] = _writes(cluster.url, plan)
+            rates["cluster"] = _write_rates(cluster.url, plan)
     held = {name: int(measured["held"]) for name, measured in synced.items()}
     if set(held.values()) != {count}:
         raise RuntimeError(f"the stores hold {held} revocations, not {count}")
@@ -147,7 +147,7 @@ def run(plan: Plan) -> dict[str, Figure]:
         figures[f"scale/{name}/sync"] = Figure("s", (measured["seconds"],))
         figures[f"scale/{name}/rss-before"] = Figure("B", (measured["before"],))
         figures[f"scale/{name}/rss-after"] = Figure("B", (measured["after"],))
-    for where, (alone, together) in writes.items():
+    for where, (alone, together) in rates.items():
         figures[f"scale/writes/{where}-one"] = Figure("/s", (alone,))
         figures[f"scale/writes/{where}-many"] = Figure("/s", (together,))
     return figures
@@ -174,18 +174,3 @@ def rows(plan: Plan) -> list[Row]:
         Row(section, f"revocations a second, {WRITERS} processes, a 3-master cluster", "scale/writes/cluster-many",
             "scale/writes/redis-many"),
     ]  # fmt: skip
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Measure one variant; prints its figures as JSON.")
-    parser.add_argument("variant", choices=("sync", "sqlite-sync", "writes"))
-    parser.add_argument("--redis", help="the redis:// or redis+cluster:// URL")
-    parser.add_argument("--sqlite", help="the SQLite database")
-    parser.add_argument("--count", type=int, default=0, help="revocations to write")
-    parser.add_argument("--prefix", default="logout:", help="the store's key prefix")
-    args = parser.parse_args()
-    print(json.dumps(measure(args.variant, args)))
-
-
-if __name__ == "__main__":
-    main()
