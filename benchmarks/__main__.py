@@ -60,13 +60,6 @@ def _first_line(*command: str) -> str:
     return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
 
 
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def describe() -> dict[str, Any]:
     """Where the figures came from: whether two result files can be compared."""
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -74,7 +67,7 @@ def describe() -> dict[str, Any]:
     dirty = _first_line("git", "status", "--porcelain", "--untracked-files=no")
     return {"machine": {"platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(),
                         "load_average_at_start": [round(value, 2) for value in os.getloadavg()]},
-            "python": platform.python_version(), "packages": {name: _version(name) for name in _PACKAGES},
+            "python": platform.python_version(), "packages": {name: metadata.version(name) for name in _PACKAGES},
             "tools": {"wrk": served.wrk_version(), "nginx": _first_line(nginx_binary(), "-v"),
                       "redis-server": _first_line("redis-server", "--version")},
             "git_commit": _first_line("git", "rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")}  # fmt: skip

@@ -1,13 +1,10 @@
-"""The apps measured: a minimal app, do-nothing wrappers, TrustedHostMiddleware, ours, the alternatives, URL builders.
-
-The alternatives do the same logout as ours (the same URL, the same cookies deleted), so that a comparison is
-of the machinery, not of doing less work.
-"""
+"""The apps measured; the alternatives do the same logout as ours (the same URL, the same cookies deleted)."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -47,11 +44,11 @@ def hello_wsgi(environ: Any, start_response: Any) -> Iterable[bytes]:
     return [b"hello"]
 
 
+@dataclass
 class Recorder:
     """The minimal app, noting the Cookie header each request brought to it: what the checks look at."""
 
-    def __init__(self) -> None:
-        self.seen: list[str | None] = []
+    seen: list[str | None] = field(default_factory=list)
 
     async def asgi(self, scope: Any, receive: Any, send: Any) -> None:
         cookies = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
@@ -64,7 +61,7 @@ class Recorder:
 
 
 def function_asgi(app: App) -> App:
-    """A do-nothing middleware as a closure: the cheapest wrapper there is."""
+    """A do-nothing middleware as a closure, the cheapest wrapper there is."""
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
         await app(scope, receive, send)
@@ -111,8 +108,7 @@ FLOOR = {"asgi": ClassASGI, "wsgi": ClassWSGI}
 
 
 def with_session(app: App) -> App:
-    """Starlette's SessionMiddleware around *app*, as FastAPI and Starlette apps keep their sign-ins."""
-    return SessionMiddleware(app, secret_key=SESSION_SECRET)
+    return SessionMiddleware(app, secret_key=SESSION_SECRET)  # as FastAPI and Starlette apps keep their sign-ins
 
 
 def session_cookie(session: dict[str, Any]) -> str:
@@ -127,15 +123,12 @@ def session_cookie(session: dict[str, Any]) -> str:
 
 
 def _logout_url(id_token: str | None) -> str:
-    """The end-session URL built the usual way, with the parameters ours sends."""
     params = {"post_logout_redirect_uri": REDIRECT_URI, "id_token_hint": id_token,
               "state": secrets.token_urlsafe(16), "client_id": CLIENT_ID}  # fmt: skip
     return END_SESSION + "?" + urlencode({name: value for name, value in params.items() if value})
 
 
 class StarletteLogout(BaseHTTPMiddleware):
-    """The logout as a Starlette ``BaseHTTPMiddleware``."""
-
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         if request.url.path.removeprefix(request.scope.get("root_path", "")) != LOGOUT_PATH:
             return await call_next(request)
