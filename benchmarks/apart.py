@@ -1,7 +1,4 @@
-"""Measuring in an interpreter of its own, so that a process's size is the variant's alone.
-
-``python -m benchmarks.apart MODULE FUNCTION ARGS...`` prints as JSON what the function returns.
-"""
+"""``python -m benchmarks.apart MODULE FUNCTION ARGS...``: a function's figures, measured in a process of its own."""
 
 from __future__ import annotations
 
