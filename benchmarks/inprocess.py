@@ -162,8 +162,8 @@ def cases(setup: Setup) -> list[Case]:
     return found
 
 
-def _pass_rows() -> list[Row]:
-    found = []
+def rows(setup: Setup) -> list[Row]:
+    sizes, found = store_sizes(setup.plan), []
     for adapter, alternative in _ALTERNATIVE.items():
         for group, root_path in _MOUNTS.items():
             section = f"{adapter.upper()} pass-through" + (f", mounted at {root_path}" if root_path else "")
@@ -180,17 +180,12 @@ def _pass_rows() -> list[Row]:
         found.append(Row(section, _LABELS[alternative], other))
         found.append(Row(section, "ours", ours, other, "speedup", target=at_least(2, "≥ 2x faster")))
     section = "build_logout_url"
-    return [
-        *found,
+    found += [
         Row(section, "endpoint + '?' + urlencode({...}), the same URL", "url/urlencode"),
         Row(section, "Authing AuthenticationClient.build_logout_url, unencoded", "url/authing"),
         Row(section, "ours, against urlencode", "url/ours", "url/urlencode", target=at_most(0.2, "≤ 0.2x urlencode")),
         Row(section, "ours, against Authing", "url/ours", "url/authing"),
     ]
-
-
-def _session_rows(setup: Setup) -> list[Row]:
-    sizes, found = store_sizes(setup.plan), []
     for adapter, kinds in ADAPTER_KINDS.items():
         section = f"{adapter.upper()} per-request check"
         found += [Row(f"{section}, the floor", f"{KINDS[kind]}: {_FLOORS.get(kind, 'the do-nothing class')}",
@@ -215,10 +210,6 @@ def _session_rows(setup: Setup) -> list[Row]:
     found.append(Row("Redis store", "commands to redis-server per request (returning and revoked, both adapters)",
                      "redis/commands", target=at_most(0, "0: no network on the request path")))  # fmt: skip
     return found
-
-
-def rows(setup: Setup) -> list[Row]:
-    return [*_pass_rows(), *_session_rows(setup)]
 
 
 def extra_figures(setup: Setup, requests: int = 1000) -> dict[str, Figure]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,7 +114,7 @@ def quantity(value: float, unit: str, *, signed: bool = False) -> str:
 
 
 def _result_text(compare: str, result: float | None, unit: str) -> str:
-    if result is None or not math.isfinite(result):
+    if result is None:
         return ""
     if compare == "difference":
         return quantity(result, unit, signed=True)
