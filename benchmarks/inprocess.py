@@ -1,10 +1,7 @@
 """The in-process benchmarks under pyperf: ``python -m benchmarks.inprocess --setup FILE [pyperf options]``.
 
 pyperf starts this module again as each worker: every worker registers the same cases in the same order and
-pyperf times only its own, which is why a case builds its contestant (and opens its store) lazily.  Pass-through,
-logout and ``build_logout_url`` run with checks off; the per-request check goes through ours with each store,
-and through the floor with the same request in the same stack.  A returning session was verified once and
-cached; a new session pays the verification.
+pyperf times only its own, which is why a case builds its contestant (and opens its store) lazily.
 """
 
 from __future__ import annotations

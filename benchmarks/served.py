@@ -1,8 +1,6 @@
-"""Served, under wrk: the minimal app under uvicorn (ASGI) and gunicorn (WSGI, one sync worker), and the gateway.
+"""Served, under wrk: the minimal app under uvicorn and gunicorn, and the gateway of ``tests/test_nginx.py``.
 
-The gateway is the stack of ``tests/test_nginx.py``, started by its harness: forward-auth through nginx,
-anonymous, signed in, and with a third revoked (401, never reaching an app); nothing of it is pinned.  Where
-wrk is not installed (the test command does not install it), the test suite's load helper sends the same
+Where wrk is not installed (the test command does not install it), the test suite's load helper sends the same
 requests: far slower, so its figures measure the client.
 """
 
@@ -77,7 +75,7 @@ def wrk(url: str, plan: Plan, headers: Sequence[str], *, cpus: Sequence[int] = (
     """Load *url* with one thread for the plan's seconds; *cpus* pins wrk (with taskset), *mix* names the requests."""
     seconds, connections = plan.seconds, plan.connections
     if shutil.which("wrk") is None:
-        return _without_wrk(url, seconds, connections, headers, mix)
+        return _without_wrk(url, plan, headers, mix)
     command = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
     command += ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
     command += [part for header in headers for part in ("-H", header)]
@@ -93,14 +91,14 @@ def wrk(url: str, plan: Plan, headers: Sequence[str], *, cpus: Sequence[int] = (
                 sum(map(int, errors.groups())) if errors else 0)  # fmt: skip
 
 
-def _without_wrk(url: str, seconds: int, connections: int, headers: Sequence[str], mix: Path | None) -> Load:
+def _without_wrk(url: str, plan: Plan, headers: Sequence[str], mix: Path | None) -> Load:
     from tests.support.load import Shot, run_load  # noqa: PLC0415 - only where wrk is missing
 
     base, (scheme, host, path, *_) = dict(line.split(": ", 1) for line in headers), urlsplit(url)
     pairs = [line.split("\t", 1) for line in mix.read_text().splitlines()] if mix else [["", ""]]
     shots = [Shot(str(index), path, base | ({"Host": name} if name else {}) | ({"Cookie": cookie} if cookie else {}))
              for index, (name, cookie) in enumerate(pairs)]  # fmt: skip
-    result = run_load(f"{scheme}://{host}", shots, total=10**9, concurrency=connections, deadline=seconds)
+    result = run_load(f"{scheme}://{host}", shots, total=10**9, concurrency=plan.connections, deadline=plan.seconds)
     counts = [(status, count) for (_, status), count in result.statuses.items()]
     return Load(result.requests, result.per_second, sum(count for status, count in counts if status >= 400),
                 sum(count for status, count in counts if status == 0))  # fmt: skip
