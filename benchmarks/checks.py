@@ -19,7 +19,7 @@ def _names(cookie_header: str | None) -> set[str]:
 def deleted(answer: Answer) -> set[str]:
     """The cookies the answer deletes: an empty value that expires now."""
     names = set()
-    for line in answer.values("set-cookie"):
+    for line in answer.get_all("set-cookie"):
         name, _, rest = line.partition("=")
         value, _, attributes = rest.partition(";")
         if value.strip() in ("", '""') and "max-age=0" in attributes.lower().replace(" ", ""):
@@ -54,7 +54,7 @@ def strips(name: str, answer: Answer, *, sent: str, seen: list[str | None], logi
 
 def logs_out(name: str, answer: Answer, *, id_token: str, login_cookies: Iterable[str]) -> None:
     """A logout answers 303 to the end-session URL with the id_token as the hint, deleting the login cookies."""
-    location, login = (answer.values("location") or [""])[0], set(login_cookies)
+    location, login = (answer.get_all("location") or [""])[0], set(login_cookies)
     _fail_unless(name, [
         (answer.status == 303, f"answered {answer.status}, not 303"),
         (location.startswith(END_SESSION + "?") and f"id_token_hint={id_token}" in location,

@@ -118,7 +118,7 @@ def session_cookie(session: dict[str, Any]) -> str:
         scope["session"].update(session)
         await hello_asgi(scope, receive, send)
 
-    [line] = answer_asgi(with_session(sign_in), asgi_scope()).values("set-cookie")
+    [line] = answer_asgi(with_session(sign_in), asgi_scope()).get_all("set-cookie")
     return line.partition("=")[2].partition(";")[0]
 
 

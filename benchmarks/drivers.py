@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import http.client
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,11 +22,13 @@ _loop = asyncio.new_event_loop()
 
 @dataclass(frozen=True)
 class Answer:
+    """An app's answer, read as tests/support/transports.py's ``Raw`` answer of a server is."""
+
     status: int
     headers: list[tuple[str, str]]
     body: bytes
 
-    def values(self, name: str) -> list[str]:
+    def get_all(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key.lower() == name]
 
 
@@ -104,18 +105,6 @@ def answer_wsgi(app: App, environ: Request) -> Answer:
     started = []
     body = b"".join(app(environ.copy(), lambda status, headers, exc_info=None: started.append((status, headers))))
     return Answer(int(started[0][0].split()[0]), list(started[0][1]), body)
-
-
-def answer_http(base_url: str, path: str, headers: dict[str, str]) -> Answer:
-    """One GET of *path* from the server at *base_url*."""
-    host, port = base_url.removeprefix("http://").rsplit(":", 1)
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        return Answer(response.status, response.getheaders(), response.read())
-    finally:
-        connection.close()
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from logout_middleware.stores import open_store
 from tests.support.nginx_server import gateway_config, nginx_server
 from tests.support.redis_server import redis_server
 from tests.support.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
+from tests.support.transports import http_sender
 
 from . import checks
 from .browser import APP_PATH, END_SESSION, LOGIN_COOKIES, LOGOUT_PATH, header_lines, signed_in
-from .drivers import answer_http
 from .provider import Plan, Setup, fill, id_token
 from .report import Figure, Row, at_least
 
@@ -133,9 +133,9 @@ def run(setup: Setup, plan: Plan) -> dict[str, Figure]:
             os.sched_setaffinity(0, available)
         as_browser = dict(line.split(": ", 1) for line in headers)
         for (server, app), url in urls.items():
-            checks.passes(f"{server}/{app}", answer_http(url, APP_PATH, as_browser), sent=cookie, seen=None)
+            checks.passes(f"{server}/{app}", http_sender(url)("GET", APP_PATH, as_browser), sent=cookie, seen=None)
             if app == "ours":
-                answer = answer_http(url, LOGOUT_PATH, as_browser)
+                answer = http_sender(url)("GET", LOGOUT_PATH, as_browser)
                 checks.logs_out(f"{server}/ours", answer, id_token=setup.live_token, login_cookies=LOGIN_COOKIES)
 
         def measure(figure: str) -> Load:
@@ -198,13 +198,13 @@ def _check_gateway(base_url: str, services: list[str], live: str, revoked: str) 
     """Each service stops the revoked session (once it has loaded Redis); through nginx, each kind is answered right."""
     deadline = time.monotonic() + 30
     for service in services:
-        while answer_http(service, "/auth", {"Cookie": revoked}).status != 401:
+        while http_sender(service)("GET", "/auth", {"Cookie": revoked}).status != 401:
             if time.monotonic() > deadline:
                 raise checks.MisbehavedError(f"{service} let a revoked session through for 30 s")
             time.sleep(0.05)
     for host in GATEWAY_HOSTS:
         for cookie, status in (("", 200), (live, 200), (revoked, 401)):
-            answer = answer_http(base_url, APP_PATH, {"Host": host} | ({"Cookie": cookie} if cookie else {}))
+            answer = http_sender(base_url)("GET", APP_PATH, {"Host": host} | ({"Cookie": cookie} if cookie else {}))
             seen = json.loads(answer.body).get("cookie") if answer.status == 200 else None
             if answer.status != status or (status == 200 and seen != cookie):
                 raise checks.MisbehavedError(f"gateway: {host} answered {answer.status}, the app saw {seen!r:.80}")
