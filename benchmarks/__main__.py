@@ -31,24 +31,23 @@ _PACKAGES = ("logout-middleware", "pyperf", "starlette", "webob", "joserfc", "cr
              "httpx", "uvicorn", "gunicorn", "authing", "matplotlib")  # fmt: skip
 
 
-def measure(setup: provider.Setup, directory: Path, pyperf_args: tuple[str, ...]) -> dict[str, Figure]:
-    started = time.monotonic()
+#: What measures, in the table's order: each module's ``run(setup, directory)`` its figures, ``rows(setup)`` its rows.
+SUITES = (
+    (inprocess, "in-process, under pyperf: pass-through, logout, build_logout_url, the per-request check"),
+    (memory, "memory: floods of cookies, and logouts, each in a process of its own"),
+    (scale, "scale: revocations synced from Redis and SQLite; writes to Redis"),
+    (served, "served: uvicorn and gunicorn, and forward-auth through nginx, loaded by wrk"),
+)
 
-    def say(message: str) -> None:
-        print(f"[{time.monotonic() - started:5.0f} s] {message}", file=sys.stderr, flush=True)
 
+def measure(setup: provider.Setup, directory: Path) -> dict[str, Figure]:
+    """Every suite's figures; *directory* holds setup.json for the processes they start, and pyperf's file."""
+    started, figures = time.monotonic(), {}
     setup.dump(directory / "setup.json")
-    say("in-process, under pyperf: pass-through, logout, build_logout_url, the per-request check")
-    figures = inprocess.run(directory / "setup.json", pyperf_args, directory / "pyperf.json.gz")
-    figures |= inprocess.extra_figures(setup)
-    say("memory: floods of cookies, and logouts, each in a process of its own")
-    figures |= memory.run(directory / "setup.json")
-    say(f"scale: {setup.plan.scale_revocations:,} revocations synced from Redis and SQLite; writes to Redis")
-    figures |= scale.run(setup.plan)
-    say("served: uvicorn and gunicorn, loaded by wrk")
-    figures |= served.run(setup, setup.plan)
-    say("gateway: forward-auth through nginx, loaded by wrk")
-    return figures | served.run_gateway(setup, setup.plan)
+    for module, doing in SUITES:
+        print(f"[{time.monotonic() - started:5.0f} s] {doing}", file=sys.stderr, flush=True)
+        figures |= module.run(setup, directory)
+    return figures
 
 
 def _first_line(*command: str) -> str:
@@ -91,11 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
     started, started_at, context = time.monotonic(), datetime.now(timezone.utc), describe()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
-        figures = measure(setup, Path(temporary), plan.pyperf_args)
-        # Every row of the table, in its order: a new module adds its own here.
-        rows = [*inprocess.rows(setup), *memory.rows(setup), *scale.rows(plan),
-                *served.rows(plan), *served.gateway_rows(plan)]  # fmt: skip
-        evaluated = report.evaluate(rows, figures)
+        figures = measure(setup, Path(temporary))
+        evaluated = report.evaluate([row for module, _ in SUITES for row in module.rows(setup)], figures)
         out.mkdir(parents=True, exist_ok=True)
         shutil.copy(Path(temporary) / "pyperf.json.gz", out / "pyperf.json.gz")
     targets = [row for row in evaluated if row["met"] is not None]

@@ -209,11 +209,11 @@ def rows(setup: Setup) -> list[Row]:
     return found
 
 
-def extra_figures(setup: Setup, requests: int = 1000) -> dict[str, Figure]:
+def _extra_figures(setup: Setup) -> dict[str, Figure]:
     """What the Redis store asks redis-server per request (nothing, it must be), and the large SQLite file's size."""
     import redis  # noqa: PLC0415 - the workers do not need it
 
-    stores, sent = [], []
+    stores, sent, requests = [], [], 1000
     for adapter in (ASGI, WSGI):
         for kind in ("cookie", "revoked"):
             stores.append(open_filled(setup, "redis"))
@@ -252,12 +252,14 @@ def main() -> None:
             runner.bench_time_func(case.name, case.time_func())
 
 
-def run(setup_file: Path, pyperf_args: tuple[str, ...], output: Path) -> dict[str, Figure]:
-    """Run every case under pyperf, its progress on stderr; the figures, and pyperf's own file at *output*."""
-    command = [sys.executable, "-m", "benchmarks.inprocess", "--setup", str(setup_file), *pyperf_args]
-    subprocess.run([*command, "--output", str(output)], stdout=sys.stderr, check=True)
+def run(setup: Setup, directory: Path) -> dict[str, Figure]:
+    """Every case under pyperf, its progress on stderr, and pyperf's own file as *directory*/pyperf.json.gz."""
+    output = directory / "pyperf.json.gz"
+    command = [sys.executable, "-m", "benchmarks.inprocess", "--setup", str(directory / "setup.json")]
+    subprocess.run([*command, *setup.plan.pyperf_args, "--output", str(output)], stdout=sys.stderr, check=True)
     suite = pyperf.BenchmarkSuite.load(str(output))
-    return {bench.get_name(): Figure("s", tuple(bench.get_values())) for bench in suite.get_benchmarks()}
+    figures = {bench.get_name(): Figure("s", tuple(bench.get_values())) for bench in suite.get_benchmarks()}
+    return figures | _extra_figures(setup)
 
 
 if __name__ == "__main__":

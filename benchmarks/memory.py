@@ -81,10 +81,10 @@ def measure(variant: str, setup_file: str) -> dict[str, int]:
     return {"start": start, "half": half, "end": process_size(), "peak": process_size("VmHWM")}
 
 
-def run(setup_file: Path) -> dict[str, Figure]:
+def run(setup: Setup, directory: Path) -> dict[str, Figure]:
     """Every variant apart, two at a time: nothing here is a time, so they may share CPUs."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        measured = pool.map(lambda variant: measured_apart(measure, variant, str(setup_file)), VARIANTS)
+        measured = pool.map(lambda variant: measured_apart(measure, variant, str(directory / "setup.json")), VARIANTS)
         figures = {}
         for variant, sizes in zip(VARIANTS, measured, strict=True):
             figures[f"memory/{variant}/rss"] = Figure("B", (float(sizes["end"]),))

@@ -61,14 +61,13 @@ FULL = Plan("full", ("--processes=2", "--values=3", "--warmups=1", "--min-time=0
 # it proves that every contestant runs and behaves, and its figures are noise.
 QUICK = Plan("quick", ("--in-process", "--processes=1", "--values=2", "--warmups=0", "--loops=8", "--quiet"),
              10, 1_000, 10_000, 16, 2_000, 1_000, 1, 1, 4, 2, 100, 20_000, 300)  # fmt: skip
-PLANS = {plan.name: plan for plan in (FULL, QUICK)}
 
 
 @dataclass(frozen=True)
 class Setup:
     """The provider and the stores of one run, as the processes it starts find them."""
 
-    plan_name: str
+    plan: Plan
     issuer: str
     client_id: str
     #: A returning session's id_token, and a revoked session's: both signed by the provider.
@@ -80,17 +79,14 @@ class Setup:
     #: The SQLite stores by name, filled: ``sqlite`` and ``sqlite-large``.
     sqlite_paths: dict[str, str]
 
-    @property
-    def plan(self) -> Plan:
-        return PLANS[self.plan_name]
-
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
     def load(cls, path: str | Path) -> Setup:
         fields: dict[str, Any] = json.loads(Path(path).read_text())
-        return cls(**{**fields, "new_tokens": tuple(fields["new_tokens"])})
+        plan = Plan(**{**fields["plan"], "pyperf_args": tuple(fields["plan"]["pyperf_args"])})
+        return cls(**{**fields, "plan": plan, "new_tokens": tuple(fields["new_tokens"])})
 
 
 def id_token(issuer: str, sid: str, sub: str = "6543210fedcba9876543210f") -> str:
@@ -153,5 +149,5 @@ def running(plan: Plan) -> Iterator[Setup]:
             store.close()
         new_tokens = tuple(id_token(stub.issuer, str(uuid.uuid4())) for _ in range(plan.new_sessions))
         revoked_token = id_token(stub.issuer, REVOKED_SID, sub="0123456789abcdef01234567")
-        yield Setup(plan.name, stub.issuer, tokens.CLIENT_ID, id_token(stub.issuer, LIVE_SID), revoked_token,
+        yield Setup(plan, stub.issuer, tokens.CLIENT_ID, id_token(stub.issuer, LIVE_SID), revoked_token,
                     new_tokens, redis.url, sqlite_paths)  # fmt: skip

@@ -9,7 +9,6 @@ one ``revoke_session`` after another.
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 import time
 import timeit
 import uuid
@@ -28,7 +27,7 @@ from tests.support.redis_cluster import redis_cluster
 from tests.support.redis_server import redis_server
 
 from .apart import measured_apart, process_size
-from .provider import Plan
+from .provider import Plan, Setup
 from .report import Figure, Row, at_most
 
 ISSUER = "https://op.example"
@@ -126,18 +125,17 @@ def _write_rates(url: str, plan: Plan) -> tuple[float, float]:
         return alone, sum(pool.map(rate, [f"w{n}:" for n in range(WRITERS)]))
 
 
-def run(plan: Plan) -> dict[str, Figure]:
-    count = plan.scale_revocations
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as temporary:
-        directory = Path(temporary)
-        with redis_server(directory / "redis") as server:
-            fill_redis(server.url, count)
-            synced = {"redis": measured_apart(sync, server.url)}
-            rates = {"redis": _write_rates(server.url, plan)}
-        fill_sqlite(directory / "revoked.db", count)
-        synced["sqlite"] = measured_apart(sqlite_sync, str(directory / "revoked.db"))
-        with redis_cluster(directory / "cluster", replicas=0) as cluster:
-            rates["cluster"] = _write_rates(cluster.url, plan)
+def run(setup: Setup, directory: Path) -> dict[str, Figure]:
+    count, directory = setup.plan.scale_revocations, directory / "scale"
+    directory.mkdir()
+    with redis_server(directory / "redis") as server:
+        fill_redis(server.url, count)
+        synced = {"redis": measured_apart(sync, server.url)}
+        rates = {"redis": _write_rates(server.url, setup.plan)}
+    fill_sqlite(directory / "revoked.db", count)
+    synced["sqlite"] = measured_apart(sqlite_sync, str(directory / "revoked.db"))
+    with redis_cluster(directory / "cluster", replicas=0) as cluster:
+        rates["cluster"] = _write_rates(cluster.url, setup.plan)
     held = {name: int(measured["held"]) for name, measured in synced.items()}
     if set(held.values()) != {count}:
         raise RuntimeError(f"the stores hold {held} revocations, not {count}")
@@ -153,8 +151,8 @@ def run(plan: Plan) -> dict[str, Figure]:
     return figures
 
 
-def rows(plan: Plan) -> list[Row]:
-    count = f"{plan.scale_revocations:,}"
+def rows(setup: Setup) -> list[Row]:
+    count = f"{setup.plan.scale_revocations:,}"
     section = f"Scale, {count} live revocations in the shared store"
     return [
         Row(section, f"a new Redis instance synced with {count}", "scale/redis/sync",

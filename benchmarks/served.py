@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -119,7 +118,12 @@ def in_rounds(loads: Sequence[T], count: int, measure: Callable[[T], Load]) -> d
     return {load: Figure("req/s", tuple(rates)) for load, rates in values.items()}
 
 
-def run(setup: Setup, plan: Plan) -> dict[str, Figure]:
+def run(setup: Setup, directory: Path) -> dict[str, Figure]:
+    (directory / "gateway").mkdir()
+    return _served(setup, setup.plan) | _through_gateway(setup, setup.plan, directory / "gateway")
+
+
+def _served(setup: Setup, plan: Plan) -> dict[str, Figure]:
     cookie = signed_in(setup.live_token)
     headers = header_lines(cookie)
     available = sorted(os.sched_getaffinity(0))
@@ -148,8 +152,8 @@ def run(setup: Setup, plan: Plan) -> dict[str, Figure]:
         return in_rounds(list(LOADS), plan.rounds, measure)
 
 
-def rows(plan: Plan) -> list[Row]:
-    found = []
+def rows(setup: Setup) -> list[Row]:
+    plan, found = setup.plan, []
     for server, protocol in (("uvicorn", "ASGI"), ("gunicorn", "WSGI")):
         section, name = f"{server} ({protocol}), served, {plan.connections} connections", f"served/{server}/"
         found += [
@@ -157,11 +161,14 @@ def rows(plan: Plan) -> list[Row]:
             Row(section, "ours, pass-through", name + "ours", name + "bare", target=at_least(0.97, "≥ 0.97x bare")),
             Row(section, "ours, logout", name + "ours-logout", name + "bare"),
         ]
-    return found
+    section, target = f"Gateway forward-auth through nginx, {plan.connections} connections", at_least(0.8, "≥ 0.8x")
+    return [*found, Row(section, GATEWAY_LOADS["anonymous"], "gateway/anonymous"),
+            *(Row(section, GATEWAY_LOADS[load], f"gateway/{load}", "gateway/anonymous", target=target)
+              for load in ("signed-in", "mixed"))]  # fmt: skip
 
 
-def _gateway_cookie(sid: str, token: str) -> str:
-    return f"id_token={token}; session=s-{sid}; csrftoken=c-{sid}"
+def _gateway_cookie(issuer: str, sid: str) -> str:
+    return f"id_token={id_token(issuer, sid)}; session=s-{sid}; csrftoken=c-{sid}"
 
 
 @contextmanager
@@ -212,25 +219,22 @@ def _check_gateway(base_url: str, services: list[str], live: str, revoked: str) 
                 raise checks.MisbehavedError(f"gateway: a revoked session's 401 deleted {checks.deleted(answer)}")
 
 
-def run_gateway(setup: Setup, plan: Plan) -> dict[str, Figure]:
-    live = [_gateway_cookie(f"live-{i}", id_token(setup.issuer, f"live-{i}")) for i in range(plan.gateway_sessions)]
+def _through_gateway(setup: Setup, plan: Plan, directory: Path) -> dict[str, Figure]:
+    live = [_gateway_cookie(setup.issuer, f"live-{i}") for i in range(plan.gateway_sessions)]
     revoked_sids = [f"gone-{i}" for i in range(plan.gateway_sessions)]
-    revoked = [_gateway_cookie(sid, id_token(setup.issuer, sid)) for sid in revoked_sids]
+    revoked = [_gateway_cookie(setup.issuer, sid) for sid in revoked_sids]
     mixes = {"anonymous": [(host, "") for host in GATEWAY_HOSTS],
              "signed-in": [(GATEWAY_HOSTS[i % 2], cookie) for i, cookie in enumerate(live)],
              "mixed": [(GATEWAY_HOSTS[i % 2], cookie) for i, pair in enumerate(zip(live, revoked, strict=True))
                        for cookie in ("", *pair)]}  # fmt: skip
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-gateway-") as temporary,
-        _gateway(setup, Path(temporary), revoked_sids, plan) as (base_url, services),
-    ):
+    with _gateway(setup, directory, revoked_sids, plan) as (base_url, services):
         _check_gateway(base_url, services, live[0], revoked[0])
         for load, pairs in mixes.items():
-            (Path(temporary) / f"{load}.tsv").write_text("".join(f"{host}\t{cookie}\n" for host, cookie in pairs))
+            (directory / f"{load}.tsv").write_text("".join(f"{host}\t{cookie}\n" for host, cookie in pairs))
         headers = [line for line in header_lines() if not line.startswith("Cookie:")]
 
         def measure(load: str) -> Load:
-            result = wrk(base_url + APP_PATH, plan, headers, mix=Path(temporary) / f"{load}.tsv")
+            result = wrk(base_url + APP_PATH, plan, headers, mix=directory / f"{load}.tsv")
             # Requests in flight when a run stops leave the share of 401s off by at most one per connection.
             due = result.requests / 3 if load == "mixed" else 0
             if result.socket_errors or abs(result.refused - due) > plan.connections + 2:
@@ -240,10 +244,3 @@ def run_gateway(setup: Setup, plan: Plan) -> dict[str, Figure]:
         return {
             f"gateway/{load}": figure for load, figure in in_rounds(list(GATEWAY_LOADS), plan.rounds, measure).items()
         }
-
-
-def gateway_rows(plan: Plan) -> list[Row]:
-    section, target = f"Gateway forward-auth through nginx, {plan.connections} connections", at_least(0.8, "≥ 0.8x")
-    return [Row(section, GATEWAY_LOADS["anonymous"], "gateway/anonymous"),
-            *(Row(section, GATEWAY_LOADS[load], f"gateway/{load}", "gateway/anonymous", target=target)
-              for load in ("signed-in", "mixed"))]  # fmt: skip
