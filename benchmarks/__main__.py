@@ -24,7 +24,6 @@ from typing import Any
 from tests.support.nginx_server import nginx_binary
 
 from . import inprocess, memory, provider, report, scale, served
-from .report import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _PACKAGES = ("logout-middleware", "pyperf", "starlette", "webob", "joserfc", "cryptography", "itsdangerous", "redis",
@@ -38,16 +37,6 @@ SUITES = (
     (scale, "scale: revocations synced from Redis and SQLite; writes to Redis"),
     (served, "served: uvicorn and gunicorn, and forward-auth through nginx, loaded by wrk"),
 )
-
-
-def measure(setup: provider.Setup, directory: Path) -> dict[str, Figure]:
-    """Every suite's figures; *directory* holds setup.json for the processes they start, and pyperf's file."""
-    started, figures = time.monotonic(), {}
-    setup.dump(directory / "setup.json")
-    for module, doing in SUITES:
-        print(f"[{time.monotonic() - started:5.0f} s] {doing}", file=sys.stderr, flush=True)
-        figures |= module.run(setup, directory)
-    return figures
 
 
 def _first_line(*command: str) -> str:
@@ -90,10 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
     started, started_at, context = time.monotonic(), datetime.now(timezone.utc), describe()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
-        figures = measure(setup, Path(temporary))
+        directory, figures = Path(temporary), {}
+        setup.dump(directory / "setup.json")  # for the processes the suites start
+        for module, doing in SUITES:
+            print(f"[{time.monotonic() - started:5.0f} s] {doing}", file=sys.stderr, flush=True)
+            figures |= module.run(setup, directory)
         evaluated = report.evaluate([row for module, _ in SUITES for row in module.rows(setup)], figures)
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copy(Path(temporary) / "pyperf.json.gz", out / "pyperf.json.gz")
+        shutil.copy(directory / "pyperf.json.gz", out / "pyperf.json.gz")
     targets = [row for row in evaluated if row["met"] is not None]
     met = sum(row["met"] for row in targets)
     summary = f"{met} of {len(targets)} targets met; {plan.name} run, {time.monotonic() - started:.0f} s"

@@ -94,17 +94,12 @@ class ClassWSGI:
         return self.app(environ, start_response)
 
 
-def served_asgi() -> App:
-    """Ours around the minimal app, for ``uvicorn --factory`` and gunicorn's ``served_wsgi()``."""
-    return OURS["asgi"](hello_asgi)
-
-
-def served_wsgi() -> App:
-    return OURS["wsgi"](hello_wsgi)
-
-
 HELLO = {"asgi": hello_asgi, "wsgi": hello_wsgi}
-FLOOR = {"asgi": ClassASGI, "wsgi": ClassWSGI}
+
+
+def served(adapter: str = "asgi") -> App:
+    """Ours around the minimal app, for ``uvicorn --factory`` and gunicorn's ``served('wsgi')``."""
+    return OURS[adapter](HELLO[adapter])
 
 
 def with_session(app: App) -> App:
@@ -184,7 +179,7 @@ def stack(adapter: Adapter, kind: str, store: Any, setup: Setup) -> Callable[[Ap
 
     def middleware(app: App) -> App:
         if store is None:
-            return FLOOR[adapter.name](app)
+            return WRAPPERS[adapter.name]["class"](app)
         options = {"issuer": setup.issuer, "client_id": setup.client_id, "enforce_revocations": True,
                    "revocation_store": store}  # fmt: skip
         if kind in ("in-session", "signed-cookie"):

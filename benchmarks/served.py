@@ -38,9 +38,9 @@ UVICORN_ARGS = ["--no-access-log", "--log-level=warning", "--lifespan=off"]
 GUNICORN_ARGS = ["--access-logfile=/dev/null", "--log-level=warning"]
 SERVERS = {
     ("uvicorn", "bare"): (serve_asgi, "benchmarks.contestants:hello_asgi", UVICORN_ARGS),
-    ("uvicorn", "ours"): (serve_asgi, "benchmarks.contestants:served_asgi", [*UVICORN_ARGS, "--factory"]),
+    ("uvicorn", "ours"): (serve_asgi, "benchmarks.contestants:served", [*UVICORN_ARGS, "--factory"]),
     ("gunicorn", "bare"): (serve_wsgi, "benchmarks.contestants:hello_wsgi", GUNICORN_ARGS),
-    ("gunicorn", "ours"): (serve_wsgi, "benchmarks.contestants:served_wsgi()", GUNICORN_ARGS),
+    ("gunicorn", "ours"): (serve_wsgi, "benchmarks.contestants:served('wsgi')", GUNICORN_ARGS),
 }
 #: Every load by its figure: (server, app, path).
 LOADS = {f"served/{server}/{app}{'-logout' if path == LOGOUT_PATH else ''}": (server, app, path)
