@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -25,15 +24,15 @@ import pytest
 
 from logout_middleware.stores.redis import RedisStore
 
+from .support.gateway import gateway_stack
 from .support.load import Shot, run_load
-from .support.nginx_server import Nginx, NginxError, gateway_config, nginx_binary, nginx_server
+from .support.nginx_server import Nginx, NginxError, nginx_binary
 from .support.provider import StubState, provider_stub
 from .support.redis_server import redis_server
-from .support.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
+from .support.servers import HOST
 
 pytestmark = pytest.mark.servers
 
-EXAMPLE = REPO_ROOT / "examples" / "gateway"
 CLIENT_ID = "gateway-client"
 END_SESSION = "https://op.example/end"
 REDIRECT = "https://shop.example.test/"
@@ -151,25 +150,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "LOGOUT_MIDDLEWARE_REVOCATION_STORE": redis.url,
             "LOGOUT_MIDDLEWARE_BACKCHANNEL_LOGOUT_PATH": "/backchannel-logout",
         }
-        services = []
-        for _ in range(2):
-            port = free_port()
-            argv = [sys.executable, "-m", "logout_middleware", "--host", HOST, "--port", str(port)]
-            services.append(stack.enter_context(serve_process(argv, port=port, env=env, ready_path="/healthz")))
         logs = {app: directory / f"{app}-cookies.log" for app in HOSTS}
-        shop = stack.enter_context(serve_wsgi("app_wsgi:app", app_dir=EXAMPLE, env={"COOKIE_LOG": str(logs["shop"])}))
-        wiki = stack.enter_context(serve_asgi("app_asgi:app", app_dir=EXAMPLE, env={"COOKIE_LOG": str(logs["wiki"])}))
-        port = free_port()
-        addresses = {
-            "gateway": f"{HOST}:{port}",
-            "shop": shop.removeprefix("http://"),
-            "wiki": wiki.removeprefix("http://"),
-            "logout_1": services[0].removeprefix("http://"),
-            "logout_2": services[1].removeprefix("http://"),
-        }
-        config = gateway_config(directory / "nginx", addresses)
-        nginx = stack.enter_context(nginx_server(config, directory / "nginx", port=port))
-        yield Gateway(nginx, provider, redis.url, tuple(services), logs)
+        running = stack.enter_context(gateway_stack(directory, env, cookie_logs=logs))
+        yield Gateway(running.nginx, provider, redis.url, running.services, logs)
 
 
 def wait_until_revoked_everywhere(gateway: Gateway, session: Session, within: float = 5.0) -> None:

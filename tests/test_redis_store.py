@@ -12,9 +12,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -25,7 +27,9 @@ from logout_middleware.stores.redis import BAD_MESSAGE, REDIS_LOST, SHARDS, Redi
 from logout_middleware.stores.revocations import expiry_hour, session_digest, subject_digest
 
 from .support.polling import eventually
+from .support.provider import StubState
 from .support.redis_server import RedisServer, RedisStores, free_port, redis_server
+from .support.transports import middleware_sender
 
 ISS = "https://op.example"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -270,3 +274,31 @@ def test_open_store_redis_url(server: RedisServer) -> None:
         assert store.wait_until_synced(5)
     finally:
         store.close()
+
+
+def test_the_per_request_check_sends_nothing_to_redis(
+    kind: str, server: RedisServer, redis_stores: RedisStores, stub: StubState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request reads this process's copy: no command of the request path reaches redis-server, first or not."""
+    store = redis_stores.open(server.url)
+    store.revoke_session(stub.issuer, "sid-gone")
+    send = middleware_sender(
+        kind, issuer=stub.issuer, client_id=stub.client_id, enforce_revocations=True, revocation_store=store
+    )
+    sent_by: list[str] = []
+    send_to_redis = redis.connection.AbstractConnection.send_packed_command
+
+    def noted(connection: Any, command: Any, *args: Any, **kwargs: Any) -> None:
+        if threading.current_thread().name != "logout-middleware-redis":  # the store's own thread may talk
+            sent_by.append(threading.current_thread().name)
+        send_to_redis(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", noted)
+    live, revoked = (f"id_token={stub.id_token(sid=sid)}" for sid in ("sid-live", "sid-gone"))
+    for _ in range(20):
+        assert send("GET", "/page", {"Cookie": live}).body.decode().endswith(f"cookie={live}")
+        stopped = send("GET", "/page", {"Cookie": revoked})
+        assert "id_token" not in stopped.body.decode() and (stopped.get("set-cookie") or "").startswith("id_token=;")
+    assert sent_by == []
+    store.revoke_session(stub.issuer, "sid-other")
+    assert sent_by, "a revocation goes to Redis: the spy sees what this thread sends"

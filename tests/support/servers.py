@@ -35,10 +35,24 @@ from typing import IO
 
 from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-untyped]
 
-__all__ = ["HOST", "REPO_ROOT", "ServerError", "free_port", "serve_asgi", "serve_process", "serve_wsgi"]
+__all__ = [
+    "HOST",
+    "QUIET_GUNICORN",
+    "QUIET_UVICORN",
+    "REPO_ROOT",
+    "ServerError",
+    "free_port",
+    "serve_asgi",
+    "serve_process",
+    "serve_wsgi",
+]
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The *extra_args* of a server under load: no line logged per request.  For gunicorn the last
+#: --access-logfile wins, and /dev/null costs least.
+QUIET_UVICORN = ("--no-access-log", "--log-level=warning")
+QUIET_GUNICORN = ("--access-logfile=/dev/null", "--log-level=warning")
 
 # Environment variables that would silently change how the servers run (uvicorn reads UVICORN_*).
 _SCRUBBED = ("GUNICORN_CMD_ARGS", "WEB_CONCURRENCY")
