@@ -30,6 +30,7 @@ DEBIAN_PACKAGES = {
     "npm": "npm",
     "redis-server": "redis-server",
     "nginx": "nginx-light",
+    "wrk": "wrk",  # the load generator of the served benchmarks, which the test command runs quick
 }
 
 
@@ -38,11 +39,10 @@ def run(*command: str | Path, **kwargs: object) -> None:
     subprocess.run([str(part) for part in command], check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
 
 
-def ensure_debian_packages(extra: dict[str, str] | None = None) -> None:
-    wanted = {**DEBIAN_PACKAGES, **(extra or {})}
+def ensure_debian_packages() -> None:
     # nginx lives in /usr/sbin, which is not on every PATH.
     search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-    missing = [package for command, package in wanted.items() if shutil.which(command, path=search) is None]
+    missing = [package for command, package in DEBIAN_PACKAGES.items() if shutil.which(command, path=search) is None]
     if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
@@ -80,7 +80,7 @@ def demo() -> int:
 
 
 def bench() -> int:
-    ensure_debian_packages({"wrk": "wrk"})  # the load generator of the served benchmarks
+    ensure_debian_packages()
     ensure_virtualenv()
     return subprocess.run([str(PYTHON), "-m", "benchmarks", *sys.argv[2:]], cwd=ROOT, check=False).returncode
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tests.support.transports import Raw
+
 from .browser import END_SESSION
-from .drivers import Answer
 
 
 class MisbehavedError(RuntimeError):
@@ -16,15 +17,11 @@ def _names(cookie_header: str | None) -> set[str]:
     return {pair.partition("=")[0].strip() for pair in cookie_header.split(";")} if cookie_header else set()
 
 
-def deleted(answer: Answer) -> set[str]:
+def deleted(answer: Raw) -> set[str]:
     """The cookies the answer deletes: an empty value that expires now."""
-    names = set()
-    for line in answer.get_all("set-cookie"):
-        name, _, rest = line.partition("=")
-        value, _, attributes = rest.partition(";")
-        if value.strip() in ("", '""') and "max-age=0" in attributes.lower().replace(" ", ""):
-            names.add(name.strip())
-    return names
+    lines = [line.partition("=") for line in answer.get_all("set-cookie")]
+    return {name.strip() for name, _, rest in lines if rest.partition(";")[0].strip() in ("", '""')
+            and "max-age=0" in rest.lower().replace(" ", "")}  # fmt: skip
 
 
 def _fail_unless(name: str, checks: list[tuple[bool, str]]) -> None:
@@ -33,7 +30,7 @@ def _fail_unless(name: str, checks: list[tuple[bool, str]]) -> None:
         raise MisbehavedError(f"{name}: " + "; ".join(problems))
 
 
-def passes(name: str, answer: Answer, *, sent: str | None, seen: list[str | None] | None) -> None:
+def passes(name: str, answer: Raw, *, sent: str | None, seen: list[str | None] | None) -> None:
     """A request to let through reached the app as it came (*seen*: None over HTTP), and the answer deletes nothing."""
     _fail_unless(name, [
         (answer.status == 200 and answer.body == b"hello", f"answered {answer.status} {answer.body[:40]!r}"),
@@ -42,7 +39,7 @@ def passes(name: str, answer: Answer, *, sent: str | None, seen: list[str | None
     ])  # fmt: skip
 
 
-def strips(name: str, answer: Answer, *, sent: str, seen: list[str | None], login_cookies: Iterable[str]) -> None:
+def strips(name: str, answer: Raw, *, sent: str, seen: list[str | None], login_cookies: Iterable[str]) -> None:
     """A revoked session's request reached the app without its login cookies, and the answer deletes them."""
     login = set(login_cookies)
     _fail_unless(name, [
@@ -52,7 +49,7 @@ def strips(name: str, answer: Answer, *, sent: str, seen: list[str | None], logi
     ])  # fmt: skip
 
 
-def logs_out(name: str, answer: Answer, *, id_token: str, login_cookies: Iterable[str]) -> None:
+def logs_out(name: str, answer: Raw, *, id_token: str, login_cookies: Iterable[str]) -> None:
     """A logout answers 303 to the end-session URL with the id_token as the hint, deleting the login cookies."""
     location, login = (answer.get_all("location") or [""])[0], set(login_cookies)
     _fail_unless(name, [

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
+from tests.support.transports import Raw
+
 from .browser import Request, asgi_scope, wsgi_environ
+from .report import Row
 
 App = Callable[..., Any]
 #: What pyperf times: run the contestant *loops* times, return the seconds it took.
@@ -21,22 +24,10 @@ _loop = asyncio.new_event_loop()
 
 
 @dataclass(frozen=True)
-class Answer:
-    """An app's answer, read as tests/support/transports.py's ``Raw`` answer of a server is."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def get_all(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name]
-
-
-@dataclass(frozen=True)
 class Case:
-    """One in-process benchmark: its pyperf name, the check of its contestant, and what builds it to be timed."""
+    """One in-process benchmark: its row (whose figure is its pyperf name), its check, and what builds it."""
 
-    name: str
+    row: Row
     #: Raises MisbehavedError unless the contestant does what it is measured doing; run before its workers start.
     check: Callable[[], None]
     #: Builds the contestant (its keys fetched, its session seen) and returns its time function.
@@ -89,7 +80,7 @@ def run_wsgi(app: App, environs: Iterable[Request]) -> float:
     return perf_counter() - start
 
 
-def answer_asgi(app: App, scope: Request) -> Answer:
+def answer_asgi(app: App, scope: Request) -> Raw:
     sent: list[dict[str, Any]] = []
 
     async def record(message: Any) -> None:
@@ -98,13 +89,13 @@ def answer_asgi(app: App, scope: Request) -> Answer:
     _loop.run_until_complete(app(scope.copy(), _receive, record))
     start = next(message for message in sent if message["type"] == "http.response.start")
     headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in start.get("headers", [])]
-    return Answer(start["status"], headers, b"".join(message.get("body", b"") for message in sent))
+    return Raw(start["status"], headers, b"".join(message.get("body", b"") for message in sent))
 
 
-def answer_wsgi(app: App, environ: Request) -> Answer:
+def answer_wsgi(app: App, environ: Request) -> Raw:
     started = []
     body = b"".join(app(environ.copy(), lambda status, headers, exc_info=None: started.append((status, headers))))
-    return Answer(int(started[0][0].split()[0]), list(started[0][1]), body)
+    return Raw(int(started[0][0].split()[0]), list(started[0][1]), body)
 
 
 @dataclass(frozen=True)
@@ -114,7 +105,7 @@ class Adapter:
     name: str
     request: Callable[..., Request]
     run: Callable[[App, Iterable[Request]], float]
-    answer: Callable[[App, Request], Answer]
+    answer: Callable[[App, Request], Raw]
 
     def timer(self, app: App, request: Request) -> TimeFunc:
         """pyperf's time function for *app* answering *request* over and over."""
@@ -128,10 +119,8 @@ class Adapter:
         """
 
         def time_func(loops: int) -> float:
-            elapsed = 0.0
-            for start in range(0, loops, len(requests)):
-                elapsed += self.run(build(), requests[: min(len(requests), loops - start)])
-            return elapsed
+            chunks = range(0, loops, len(requests))
+            return sum(self.run(build(), requests[: min(len(requests), loops - start)]) for start in chunks)
 
         return time_func
 

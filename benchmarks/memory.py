@@ -2,7 +2,7 @@
 
 Each variant runs apart; its peak is read after half the requests and at the end, since a process whose memory
 is bounded stops raising it.  The floods go through ours with checks on (ASGI only: the check is the core's),
-each request with a cookie never seen before; ``store`` is what a memory store of many revocations adds.
+each request with a cookie never seen before.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from .apart import measured_apart, process_size
 from .browser import LOGOUT_PATH, VISITOR_COOKIES, signed_in
 from .contestants import HELLO, OURS, stack
 from .drivers import ASGI, WSGI, Adapter, Request
-from .provider import Setup, open_filled, store_sizes
+from .provider import Setup, open_filled
 from .report import Figure, Row, at_most
 
 #: The variants, the longest first: two run at a time.
-VARIANTS = ("asgi-forged-token", "asgi-new-session", "asgi-forged-session", "asgi-none", "store", "asgi-logout-bare",
+VARIANTS = ("asgi-forged-token", "asgi-new-session", "asgi-forged-session", "asgi-none", "asgi-logout-bare",
             "asgi-logout-ours", "wsgi-logout-bare", "wsgi-logout-ours")  # fmt: skip
 _FLOODS = {"forged-token": "a forged id_token cookie each (its RS256 signature fails)",
            "forged-session": "a forged signed session cookie each (its HMAC fails)",
@@ -59,12 +59,12 @@ def _send(adapter: Adapter, app: Any, requests: Iterator[Request], count: int) -
         adapter.run(app, list(itertools.islice(requests, min(1000, count - start))))
 
 
-def measure(variant: str, setup_file: str) -> dict[str, int]:
-    """Run *variant* in this process: its sizes in bytes."""
+def measure(variant: str, setup_file: str) -> dict[str, float]:
+    """Run *variant* in this process: its RSS and peak at the end, and how much the peak grew over the second half.
+
+    The peak only ever grows: a process that frees and reuses memory reaches the same peak again.
+    """
     setup, (adapter, _, kind) = Setup.load(setup_file), variant.partition("-")
-    if variant == "store":
-        start, _store = process_size(), open_filled(setup, "memory-huge")
-        return {"start": start, "end": process_size(), "peak": process_size("VmHWM")}
     driver, hello = (ASGI if adapter == "asgi" else WSGI), HELLO[adapter]
     if kind.startswith("logout"):
         app = OURS[adapter](hello) if kind == "logout-ours" else hello
@@ -74,25 +74,18 @@ def measure(variant: str, setup_file: str) -> dict[str, int]:
         driver.answer(app, driver.request(cookie=signed_in(setup.live_token)))  # fetches the keys, in every flood alike
     count = setup.plan.logouts if kind.startswith("logout") else setup.plan.flood
     requests = _requests(driver, kind, setup)
-    start = process_size()
     _send(driver, app, requests, count // 2)
     half = process_size("VmHWM")
     _send(driver, app, requests, count - count // 2)
-    return {"start": start, "half": half, "end": process_size(), "peak": process_size("VmHWM")}
+    return {"rss": process_size(), "peak": process_size("VmHWM"), "growth": process_size("VmHWM") - half}
 
 
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:
     """Every variant apart, two at a time: nothing here is a time, so they may share CPUs."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         measured = pool.map(lambda variant: measured_apart(measure, variant, str(directory / "setup.json")), VARIANTS)
-        figures = {}
-        for variant, sizes in zip(VARIANTS, measured, strict=True):
-            figures[f"memory/{variant}/rss"] = Figure("B", (float(sizes["end"]),))
-            figures[f"memory/{variant}/peak"] = Figure("B", (float(sizes["peak"]),))
-            # The peak, as it only ever grows: a process that frees and reuses memory reaches the same peak again.
-            grown = sizes["peak"] - sizes["half"] if "half" in sizes else sizes["end"] - sizes["start"]
-            figures[f"memory/{variant}/growth"] = Figure("B", (float(grown),))
-    return figures
+        return {f"memory/{variant}/{name}": Figure("B", (float(size),))
+                for variant, sizes in zip(VARIANTS, measured, strict=True) for name, size in sizes.items()}  # fmt: skip
 
 
 def _row(section: str, case: str, variant: str, baseline: str | None = None) -> Row:
@@ -112,7 +105,4 @@ def rows(setup: Setup) -> list[Row]:
         section = f"Memory, {adapter.upper()}, {setup.plan.logouts:,} logouts"
         found.append(_row(section, "the bare app", f"{adapter}-logout-bare"))
         found.append(_row(section, "ours, checks off", f"{adapter}-logout-ours", f"{adapter}-logout-bare"))
-    huge = store_sizes(setup.plan)["memory-huge"]
-    found.append(Row("Store size, WSGI returning session", f"memory store of {huge:,} revocations: RSS it adds",
-                     "memory/store/growth"))  # fmt: skip
     return found

@@ -13,7 +13,7 @@ from typing import Any
 class Figure:
     """The values measured of one thing: pyperf's, one per wrk run, or a single reading."""
 
-    #: ``s`` (seconds, per request unless said otherwise), ``req/s``, ``/s`` (other things a second), ``B``, ``count``.
+    #: ``s`` (seconds, per request unless said otherwise), ``B`` (bytes), or a rate: ``req/s``, ``revocations/s``.
     unit: str
     values: tuple[float, ...]
 
@@ -99,18 +99,14 @@ def evaluate(rows: Sequence[Row], figures: dict[str, Figure]) -> list[dict[str, 
 
 
 def quantity(value: float, unit: str, *, signed: bool = False) -> str:
-    """A value as a reader expects it: ns, µs or ms; req/s; MiB."""
+    """A value as a reader expects it: ns, µs or ms; MiB; a rate."""
     sign = ("+" if value >= 0 else "-") if signed else ("-" if value < 0 else "")
     size = abs(value)
     if unit == "s":
         scales = ((1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"), (1.0, "s"))
         shown, name = next((size / scale, name) for scale, name in scales if size < scale * 1000 or name == "s")
         return f"{sign}{shown:.3g} {name}" if shown < 100 else f"{sign}{shown:.0f} {name}"
-    if unit == "req/s":
-        return f"{sign}{size:,.0f} req/s"
-    if unit == "/s":
-        return f"{sign}{size:,.0f}/s"
-    return f"{sign}{size / 2**20:.1f} MiB" if unit == "B" else f"{sign}{size:.3g}"
+    return f"{sign}{size / 2**20:.1f} MiB" if unit == "B" else f"{sign}{size:,.0f} {unit}"
 
 
 def _result_text(compare: str, result: float | None, unit: str) -> str:
@@ -135,51 +131,22 @@ def markdown(evaluated: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: The chart's bars: the figures of the table's rows, by group.
-CHART = (
-    [f"asgi/pass/{key}" for key in ("bare", "function", "class", "trustedhost", "ours", "basehttp")],
-    [f"wsgi/pass/{key}" for key in ("bare", "function", "class", "ours", "wsgify")],
-    ["asgi/logout/ours", "asgi/logout/basehttp", "wsgi/logout/ours", "wsgi/logout/wsgify"],
-    [f"asgi/session/{key}" for key in ("floor/cookie", "memory/cookie", "redis/cookie", "floor/in-session",
-                                       "memory/in-session", "floor/signed-cookie", "memory/signed-cookie",
-                                       "memory/revoked", "memory/new-cookie")],
-    [f"wsgi/session/{key}" for key in ("floor/cookie", "memory/cookie", "redis/cookie", "memory/revoked",
-                                       "memory/new-cookie")],
-)  # fmt: skip
-
-
-_CHART_KINDS = {"floor/cookie": "the floor, an id_token cookie", "cookie": "returning session, id_token cookie",
-                "floor/in-session": "the floor inside SessionMiddleware", "floor/signed-cookie": "the floor around it",
-                "in-session": "returning, id_token in scope['session']", "revoked": "revoked session",
-                "signed-cookie": "returning, signed session cookie",
-                "new-cookie": "new session: RS256 verified"}  # fmt: skip
-
-
-def _chart_label(row: dict[str, Any]) -> str:
-    adapter, group, *rest = row["figure"].split("/")
-    if group != "session":
-        return f"{adapter.upper()} {'pass-through' if group == 'pass' else group}: {row['case']}"
-    store, kind = rest if rest[0] != "floor" else ("", "/".join(rest))
-    return f"{adapter.upper()} check{', ' + store if store else ''}: {_CHART_KINDS[kind]}"
-
-
 def chart(evaluated: Sequence[dict[str, Any]], path: Path, title: str) -> None:
-    """The in-process times per request, ours against the floor and the alternatives, on a log scale."""
+    """The in-process times per request (the rows of figures ``asgi/...`` and ``wsgi/...``), on a log scale."""
     import matplotlib  # noqa: PLC0415 - not in the processes that measure their RSS
 
     matplotlib.use("Agg")  # no display: the chart only goes to a file
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    rows = {row["figure"]: row for row in evaluated}
-    bars = [rows[figure] for figures in CHART for figure in figures]
+    bars = [row for row in evaluated if row["figure"].split("/")[0] in ("asgi", "wsgi")]
     # Ours: the contestants named so, and every per-request check but the floor's.
     ours = [row["figure"].endswith("/ours") or ("/session/" in row["figure"] and "/floor/" not in row["figure"])
             for row in bars]  # fmt: skip
-    figure, axes = plt.subplots(figsize=(10, 0.28 * len(bars) + 1.4))
+    figure, axes = plt.subplots(figsize=(9, 0.2 * len(bars) + 1.4))
     positions = range(len(bars))[::-1]
     axes.barh(positions, [row["mean"] * 1e6 for row in bars], xerr=[(row["stdev"] or 0) * 1e6 for row in bars],
               color=["tab:green" if mine else "tab:gray" for mine in ours], capsize=2)  # fmt: skip
-    axes.set_yticks(positions, [_chart_label(row) for row in bars], fontsize=7)
+    axes.set_yticks(positions, [row["figure"] for row in bars], fontsize=7)
     axes.set_xscale("log")
     axes.set_xlabel("µs per request, log scale: mean ± standard deviation (ours in green)", fontsize=8)
     axes.set_title(title, fontsize=8)

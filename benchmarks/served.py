@@ -1,29 +1,22 @@
-"""Served, under wrk: the minimal app under uvicorn and gunicorn, and the gateway of ``tests/test_nginx.py``.
-
-Where wrk is not installed (the test command does not install it), the test suite's load helper sends the same
-requests: far slower, so its figures measure the client.
-"""
+"""Served, under wrk: the minimal app under uvicorn and gunicorn, and the gateway of ``tests/test_nginx.py``."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 from logout_middleware.stores import open_store
-from tests.support.nginx_server import gateway_config, nginx_server
+from tests.support.gateway import gateway_stack
 from tests.support.redis_server import redis_server
-from tests.support.servers import HOST, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
+from tests.support.servers import QUIET_GUNICORN, QUIET_UVICORN, REPO_ROOT, serve_asgi, serve_wsgi
 from tests.support.transports import http_sender
 
 from . import checks
@@ -33,20 +26,16 @@ from .report import Figure, Row, at_least
 
 _MIX = Path(__file__).with_name("wrk_mix.lua")
 T = TypeVar("T")
-UVICORN_ARGS = ["--no-access-log", "--log-level=warning", "--lifespan=off"]
-# The harness has gunicorn log every request; the last --access-logfile wins, and /dev/null costs least.
-GUNICORN_ARGS = ["--access-logfile=/dev/null", "--log-level=warning"]
 SERVERS = {
-    ("uvicorn", "bare"): (serve_asgi, "benchmarks.contestants:hello_asgi", UVICORN_ARGS),
-    ("uvicorn", "ours"): (serve_asgi, "benchmarks.contestants:served", [*UVICORN_ARGS, "--factory"]),
-    ("gunicorn", "bare"): (serve_wsgi, "benchmarks.contestants:hello_wsgi", GUNICORN_ARGS),
-    ("gunicorn", "ours"): (serve_wsgi, "benchmarks.contestants:served('wsgi')", GUNICORN_ARGS),
+    ("uvicorn", "bare"): (serve_asgi, "benchmarks.contestants:hello_asgi", [*QUIET_UVICORN, "--lifespan=off"]),
+    ("uvicorn", "ours"): (serve_asgi, "benchmarks.contestants:served", [*QUIET_UVICORN, "--lifespan=off", "--factory"]),
+    ("gunicorn", "bare"): (serve_wsgi, "benchmarks.contestants:hello_wsgi", QUIET_GUNICORN),
+    ("gunicorn", "ours"): (serve_wsgi, "benchmarks.contestants:served('wsgi')", QUIET_GUNICORN),
 }
 #: Every load by its figure: (server, app, path).
 LOADS = {f"served/{server}/{app}{'-logout' if path == LOGOUT_PATH else ''}": (server, app, path)
          for server in ("uvicorn", "gunicorn") for app, path in (("bare", APP_PATH), ("ours", APP_PATH),
                                                                  ("ours", LOGOUT_PATH))}  # fmt: skip
-_EXAMPLE = REPO_ROOT / "examples" / "gateway"
 GATEWAY_HOSTS = ("shop.example.test", "wiki.example.test")
 GATEWAY_LOADS = {"anonymous": "anonymous (no cookie)", "signed-in": "signed in, live sessions",
                  "mixed": "a third each: anonymous, signed in, revoked (401)"}  # fmt: skip
@@ -63,23 +52,13 @@ class Load:
     socket_errors: int
 
 
-def wrk_version() -> str:
-    if shutil.which("wrk") is None:
-        return "tests/load.py: wrk is not installed (python3 .ci/dev.py bench installs it)"
-    probe = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-    return (probe.stdout + probe.stderr).split(" [", 1)[0].strip()
-
-
 def wrk(url: str, plan: Plan, headers: Sequence[str], *, cpus: Sequence[int] = (), mix: Path | None = None) -> Load:
     """Load *url* with one thread for the plan's seconds; *cpus* pins wrk (with taskset), *mix* names the requests."""
-    seconds, connections = plan.seconds, plan.connections
-    if shutil.which("wrk") is None:
-        return _without_wrk(url, plan, headers, mix)
     command = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
-    command += ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
+    command += ["wrk", "-t1", f"-c{plan.connections}", f"-d{plan.seconds}s", "--timeout", "5s"]
     command += [part for header in headers for part in ("-H", header)]
     command += ["-s", str(_MIX), url, "--", str(mix)] if mix else [url]
-    report = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    report = subprocess.run(command, capture_output=True, text=True, check=True, timeout=plan.seconds + 60).stdout
     requests = re.search(r"^\s+(\d+) requests in", report, re.MULTILINE)
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", report, re.MULTILINE)
     if requests is None or rate is None or int(requests[1]) == 0:
@@ -88,19 +67,6 @@ def wrk(url: str, plan: Plan, headers: Sequence[str], *, cpus: Sequence[int] = (
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", report)
     return Load(int(requests[1]), float(rate[1]), int(refused[1]) if refused else 0,
                 sum(map(int, errors.groups())) if errors else 0)  # fmt: skip
-
-
-def _without_wrk(url: str, plan: Plan, headers: Sequence[str], mix: Path | None) -> Load:
-    from tests.support.load import Shot, run_load  # noqa: PLC0415 - only where wrk is missing
-
-    base, (scheme, host, path, *_) = dict(line.split(": ", 1) for line in headers), urlsplit(url)
-    pairs = [line.split("\t", 1) for line in mix.read_text().splitlines()] if mix else [["", ""]]
-    shots = [Shot(str(index), path, base | ({"Host": name} if name else {}) | ({"Cookie": cookie} if cookie else {}))
-             for index, (name, cookie) in enumerate(pairs)]  # fmt: skip
-    result = run_load(f"{scheme}://{host}", shots, total=10**9, concurrency=plan.connections, deadline=plan.seconds)
-    counts = [(status, count) for (_, status), count in result.statuses.items()]
-    return Load(result.requests, result.per_second, sum(count for status, count in counts if status >= 400),
-                sum(count for status, count in counts if status == 0))  # fmt: skip
 
 
 def in_rounds(loads: Sequence[T], count: int, measure: Callable[[T], Load]) -> dict[T, Figure]:
@@ -119,7 +85,6 @@ def in_rounds(loads: Sequence[T], count: int, measure: Callable[[T], Load]) -> d
 
 
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:
-    (directory / "gateway").mkdir()
     return _served(setup, setup.plan) | _through_gateway(setup, setup.plan, directory / "gateway")
 
 
@@ -171,37 +136,7 @@ def _gateway_cookie(issuer: str, sid: str) -> str:
     return f"id_token={id_token(issuer, sid)}; session=s-{sid}; csrftoken=c-{sid}"
 
 
-@contextmanager
-def _gateway(setup: Setup, directory: Path, revoked: list[str], plan: Plan) -> Iterator[tuple[str, list[str]]]:
-    """The whole stack, with *revoked* (and many more) revoked in Redis: nginx's URL and the services'."""
-    with ExitStack() as stack:
-        redis = stack.enter_context(redis_server(directory / "redis"))
-        store = open_store(redis.url)
-        for sid in revoked:
-            store.revoke_session(setup.issuer, sid)
-        fill(store, setup.issuer, plan.gateway_revocations)
-        store.close()
-        options = {"ISSUER": setup.issuer, "CLIENT_ID": setup.client_id, "END_SESSION_ENDPOINT": END_SESSION,
-                   "POST_LOGOUT_REDIRECT_URI": f"https://{GATEWAY_HOSTS[0]}/", "COOKIE_DOMAIN": "example.test",
-                   "CLEAR_COOKIES": "session,csrftoken", "REVOCATION_STORE": redis.url,
-                   "BACKCHANNEL_LOGOUT_PATH": "/backchannel-logout"}  # fmt: skip
-        env = {f"LOGOUT_MIDDLEWARE_{name}": value for name, value in options.items()}
-        services = []
-        for _ in range(2):
-            port = free_port()
-            argv = [sys.executable, "-m", "logout_middleware", "--host", HOST, "--port", str(port)]
-            services.append(stack.enter_context(serve_process(argv, port=port, env=env, ready_path="/healthz")))
-        shop = stack.enter_context(serve_wsgi("app_wsgi:app", app_dir=_EXAMPLE, extra_args=GUNICORN_ARGS))
-        wiki = stack.enter_context(serve_asgi("app_asgi:app", app_dir=_EXAMPLE, extra_args=UVICORN_ARGS))
-        port = free_port()
-        upstreams = {"shop": shop, "wiki": wiki, "logout_1": services[0], "logout_2": services[1]}
-        addresses = {"gateway": f"{HOST}:{port}"} | {role: url[len("http://") :] for role, url in upstreams.items()}
-        config = gateway_config(directory / "nginx", addresses)
-        nginx = stack.enter_context(nginx_server(config, directory / "nginx", port=port))
-        yield nginx.base_url, services
-
-
-def _check_gateway(base_url: str, services: list[str], live: str, revoked: str) -> None:
+def _check_gateway(base_url: str, services: Sequence[str], live: str, revoked: str) -> None:
     """Each service stops the revoked session (once it has loaded Redis); through nginx, each kind is answered right."""
     deadline = time.monotonic() + 30
     for service in services:
@@ -220,27 +155,39 @@ def _check_gateway(base_url: str, services: list[str], live: str, revoked: str) 
 
 
 def _through_gateway(setup: Setup, plan: Plan, directory: Path) -> dict[str, Figure]:
+    """The whole stack, with the revoked sessions of the loads (and many more) revoked in Redis, under wrk."""
+    directory.mkdir()
     live = [_gateway_cookie(setup.issuer, f"live-{i}") for i in range(plan.gateway_sessions)]
-    revoked_sids = [f"gone-{i}" for i in range(plan.gateway_sessions)]
-    revoked = [_gateway_cookie(setup.issuer, sid) for sid in revoked_sids]
+    revoked = [_gateway_cookie(setup.issuer, f"gone-{i}") for i in range(plan.gateway_sessions)]
     mixes = {"anonymous": [(host, "") for host in GATEWAY_HOSTS],
              "signed-in": [(GATEWAY_HOSTS[i % 2], cookie) for i, cookie in enumerate(live)],
              "mixed": [(GATEWAY_HOSTS[i % 2], cookie) for i, pair in enumerate(zip(live, revoked, strict=True))
                        for cookie in ("", *pair)]}  # fmt: skip
-    with _gateway(setup, directory, revoked_sids, plan) as (base_url, services):
-        _check_gateway(base_url, services, live[0], revoked[0])
-        for load, pairs in mixes.items():
-            (directory / f"{load}.tsv").write_text("".join(f"{host}\t{cookie}\n" for host, cookie in pairs))
-        headers = [line for line in header_lines() if not line.startswith("Cookie:")]
+    with redis_server(directory / "redis") as redis:
+        store = open_store(redis.url)
+        for index in range(plan.gateway_sessions):
+            store.revoke_session(setup.issuer, f"gone-{index}")
+        fill(store, setup.issuer, plan.gateway_revocations)
+        store.close()
+        options = {"ISSUER": setup.issuer, "CLIENT_ID": setup.client_id, "END_SESSION_ENDPOINT": END_SESSION,
+                   "POST_LOGOUT_REDIRECT_URI": f"https://{GATEWAY_HOSTS[0]}/", "COOKIE_DOMAIN": "example.test",
+                   "CLEAR_COOKIES": "session,csrftoken", "REVOCATION_STORE": redis.url,
+                   "BACKCHANNEL_LOGOUT_PATH": "/backchannel-logout"}  # fmt: skip
+        env = {f"LOGOUT_MIDDLEWARE_{name}": value for name, value in options.items()}
+        with gateway_stack(directory, env, quiet=True) as gateway:
+            base_url = gateway.nginx.base_url
+            _check_gateway(base_url, gateway.services, live[0], revoked[0])
+            for load, pairs in mixes.items():
+                (directory / f"{load}.tsv").write_text("".join(f"{host}\t{cookie}\n" for host, cookie in pairs))
+            headers = [line for line in header_lines() if not line.startswith("Cookie:")]
 
-        def measure(load: str) -> Load:
-            result = wrk(base_url + APP_PATH, plan, headers, mix=directory / f"{load}.tsv")
-            # Requests in flight when a run stops leave the share of 401s off by at most one per connection.
-            due = result.requests / 3 if load == "mixed" else 0
-            if result.socket_errors or abs(result.refused - due) > plan.connections + 2:
-                raise checks.MisbehavedError(f"gateway, {load} load: {result}")
-            return result
+            def measure(load: str) -> Load:
+                result = wrk(base_url + APP_PATH, plan, headers, mix=directory / f"{load}.tsv")
+                # Requests in flight when a run stops leave the share of 401s off by at most one per connection.
+                due = result.requests / 3 if load == "mixed" else 0
+                if result.socket_errors or abs(result.refused - due) > plan.connections + 2:
+                    raise checks.MisbehavedError(f"gateway, {load} load: {result}")
+                return result
 
-        return {
-            f"gateway/{load}": figure for load, figure in in_rounds(list(GATEWAY_LOADS), plan.rounds, measure).items()
-        }
+            figures = in_rounds(list(GATEWAY_LOADS), plan.rounds, measure)
+    return {f"gateway/{load}": figure for load, figure in figures.items()}

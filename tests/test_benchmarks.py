@@ -28,30 +28,26 @@ _KINDS = {"asgi": ("none", "anonymous", "cookie", "in-session", "signed-cookie",
 _PASS = {"asgi": ("bare", "function", "class", "trustedhost", "ours"), "wsgi": ("bare", "function", "class", "ours")}
 #: Every figure a run reports, and those that carry a target.
 IN_PROCESS = {
-    *(f"{a}/{group}/{key}" for a, keys in _PASS.items() for group in ("pass", "pass-mounted") for key in keys),
+    *(f"{a}/pass/{key}" for a, keys in _PASS.items() for key in keys),
     "asgi/pass/basehttp", "wsgi/pass/wsgify", "asgi/logout/ours", "asgi/logout/basehttp", "wsgi/logout/ours",
     "wsgi/logout/wsgify", "url/ours", "url/urlencode", "url/authing",
     *(f"{a}/session/{store}/{kind}" for a, kinds in _KINDS.items() for store in ("floor", "memory", "sqlite", "redis")
       for kind in kinds),
     "asgi/session/memory/new-cookie", "wsgi/session/memory/new-cookie", "asgi/session/memory/new-signed-cookie",
-    *(f"wsgi/session/{store}/cookie" for store in ("memory-large", "memory-huge", "sqlite-large")),
 }  # fmt: skip
 FIGURES = IN_PROCESS | {
-    "redis/commands", "sqlite-large/file", "memory/store/growth",
     *(f"memory/asgi-{kind}/rss" for kind in ("none", "forged-token", "forged-session", "new-session")),
     *(f"memory/{a}-logout-{app}/rss" for a in ("asgi", "wsgi") for app in ("bare", "ours")),
     *(f"served/{server}/{app}" for server in ("uvicorn", "gunicorn") for app in ("bare", "ours", "ours-logout")),
     "gateway/anonymous", "gateway/signed-in", "gateway/mixed",
     *(f"scale/{store}/{figure}" for store in ("redis", "sqlite") for figure in ("sync", "rss-before", "rss-after")),
-    "scale/check/10", "scale/check/many",
+    "scale/check/10", "scale/check/many", "scale/sqlite/check",
     *(f"scale/writes/{where}-{writers}" for where in ("redis", "cluster") for writers in ("one", "many")),
 }  # fmt: skip
 TARGETS = {
-    "asgi/pass/ours", "asgi/pass-mounted/ours", "wsgi/pass/ours", "wsgi/pass-mounted/ours", "asgi/pass/basehttp",
-    "asgi/logout/ours", "wsgi/logout/ours", "url/ours", "redis/commands",
+    "asgi/pass/ours", "wsgi/pass/ours", "asgi/pass/basehttp", "asgi/logout/ours", "wsgi/logout/ours", "url/ours",
     *(f"{a}/session/{store}/{kind}" for a, kinds in (("asgi", ("cookie", "in-session", "signed-cookie")),
       ("wsgi", ("cookie",))) for store in ("memory", "sqlite", "redis") for kind in kinds),
-    *(f"wsgi/session/{store}/cookie" for store in ("memory-large", "memory-huge", "sqlite-large")),
     *(f"memory/asgi-{kind}/rss" for kind in ("forged-token", "forged-session", "new-session")),
     "memory/asgi-logout-ours/rss", "memory/wsgi-logout-ours/rss", "served/uvicorn/ours", "served/gunicorn/ours",
     "gateway/signed-in", "gateway/mixed", "scale/redis/sync", "scale/redis/rss-after", "scale/check/many",
