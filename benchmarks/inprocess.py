@@ -100,7 +100,7 @@ def _url_case(key: str, setup: Setup) -> Case:
         expected = url_builder("ours", token)() if key != "authing" else None
         checks.builds_url(f"url/{key}", url_builder(key, token)(), same_as=expected, id_token=token)
 
-    # timeit takes a number of calls and returns their seconds, as pyperf wants (the collector off, for the three alike).
+    # timeit takes a number of calls and returns their seconds, as pyperf wants (collector off for all three).
     return Case(_URL_ROWS[key], check, lambda: timeit.Timer(url_builder(key, setup.live_token)).timeit)
 
 
