@@ -9,6 +9,7 @@ from typing import Any
 HOST = "app.example.com"
 APP_PATH = "/items/42"
 LOGOUT_PATH = "/logout"
+MOUNT = "/portal"
 END_SESSION = "https://op.example.com/oidc/session/end"
 REDIRECT_URI = "https://app.example.com/signed-out"
 STATE = "k1Xq3V9bR2mT0wLz8NcYfA"
@@ -46,18 +47,18 @@ def signed_in(id_token: str | None = None, session: str = OPAQUE_SESSION) -> str
     return f"{VISITOR_COOKIES}; {token}session={session}"
 
 
-def asgi_scope(path: str = APP_PATH, cookie: str | None = None) -> Request:
-    """The scope uvicorn builds for a browser's GET."""
+def asgi_scope(path: str = APP_PATH, cookie: str | None = None, *, root_path: str = "") -> Request:
+    """The scope uvicorn builds for a browser's GET; *path* is below *root_path*, where the app is mounted."""
     headers = [*_HEADERS, *([("cookie", cookie)] if cookie is not None else [])]
     return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1", "method": "GET",
-            "scheme": "https", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-            "client": ("203.0.113.7", 51234), "server": ("10.0.0.5", 8000),
+            "scheme": "https", "path": root_path + path, "raw_path": (root_path + path).encode(),
+            "root_path": root_path, "query_string": b"", "client": ("203.0.113.7", 51234), "server": ("10.0.0.5", 8000),
             "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]}  # fmt: skip
 
 
-def wsgi_environ(path: str = APP_PATH, cookie: str | None = None) -> Request:
+def wsgi_environ(path: str = APP_PATH, cookie: str | None = None, *, root_path: str = "") -> Request:
     """The environ a WSGI server builds for the same request."""
-    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
+    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": root_path, "PATH_INFO": path, "QUERY_STRING": "",
                "SERVER_NAME": "10.0.0.5", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
                "REMOTE_ADDR": "203.0.113.7", "wsgi.version": (1, 0), "wsgi.url_scheme": "https",
                "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr, "wsgi.multithread": False,

@@ -125,7 +125,7 @@ def _logout_url(id_token: str | None) -> str:
 
 class StarletteLogout(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.url.path != LOGOUT_PATH:
+        if request.url.path.removeprefix(request.scope.get("root_path", "")) != LOGOUT_PATH:
             return await call_next(request)
         url = _logout_url(request.cookies.get("id_token"))
         response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})

@@ -16,7 +16,7 @@ from typing import Any
 import pyperf
 
 from . import checks, contestants
-from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, VISITOR_COOKIES, signed_in
+from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, signed_in
 from .contestants import HELLO, WRAPPERS, App, Recorder, stack, url_builder
 from .drivers import ASGI, WSGI, Adapter, Case, TimeFunc
 from .provider import STORES, Setup, open_filled
@@ -26,6 +26,8 @@ from .report import Figure, Row, at_least, at_most
 _PASS = {"bare": ("bare app", None), "function": ("do-nothing function", "bare"),
          "class": ("do-nothing class (the floor)", "bare"), "trustedhost": ("Starlette TrustedHostMiddleware", "class"),
          "ours": ("ours, checks off", "class")}  # fmt: skip
+#: Pass-through of an app at the root and of one mounted below a path (the path check is relative to it).
+_MOUNTS = {"pass": "", "pass-mounted": MOUNT}
 #: The same logout written the way each interface's users would: the alternative to ours.
 _ALTERNATIVE = {"asgi": ("basehttp", "BaseHTTPMiddleware, the same logout"),
                 "wsgi": ("wsgify", "WebOb @wsgify.middleware, the same logout")}  # fmt: skip
@@ -51,15 +53,16 @@ def cookie(kind: str, setup: Setup, id_token: str | None = None) -> str | None:
     return {"none": None, "anonymous": VISITOR_COOKIES}.get(kind, signed_in(token))
 
 
-def _pass_row(adapter: str, key: str) -> Row:
-    name, section = f"{adapter}/pass/{key}", f"{adapter.upper()} pass-through"
-    if key == _ALTERNATIVE[adapter][0]:
+def _pass_row(adapter: str, group: str, key: str) -> Row:
+    prefix = f"{adapter}/{group}/"
+    section = f"{adapter.upper()} pass-through" + (f", mounted at {_MOUNTS[group]}" if _MOUNTS[group] else "")
+    alternative, label = _ALTERNATIVE[adapter]
+    if key == alternative:
         target = at_least(100, "≥ 100x what ours adds") if adapter == "asgi" else None
-        return Row(section, _ALTERNATIVE[adapter][1], name, f"{adapter}/pass/ours", "overhead", f"{adapter}/pass/bare",
-                   target)  # fmt: skip
+        return Row(section, label, prefix + key, prefix + "ours", "overhead", prefix + "bare", target)
     label, baseline = _PASS[key]
     target = at_most(1.10, "≤ 1.10x the floor") if key == "ours" else None
-    return Row(section, label, name, baseline and f"{adapter}/pass/{baseline}", target=target)
+    return Row(section, label, prefix + key, baseline and prefix + baseline, target=target)
 
 
 def _logout_row(adapter: str, key: str) -> Row:
@@ -71,8 +74,9 @@ def _logout_row(adapter: str, key: str) -> Row:
 
 
 def _pass_case(adapter: Adapter, group: str, key: str, setup: Setup) -> Case:
-    row, sent = (_logout_row if group == "logout" else _pass_row)(adapter.name, key), signed_in(setup.live_token)
-    request, build = adapter.request(LOGOUT_PATH if group == "logout" else APP_PATH, sent), WRAPPERS[adapter.name][key]
+    row = _logout_row(adapter.name, key) if group == "logout" else _pass_row(adapter.name, group, key)
+    sent, build = signed_in(setup.live_token), WRAPPERS[adapter.name][key]
+    request = adapter.request(LOGOUT_PATH if group == "logout" else APP_PATH, sent, root_path=_MOUNTS.get(group, ""))
 
     def check() -> None:
         recorder = Recorder()
@@ -169,7 +173,9 @@ def cases(setup: Setup) -> list[Case]:
     # machine's load between the two is as small as it can be.
     found = []
     for adapter in (ASGI, WSGI):
-        found += [_pass_case(adapter, "pass", key, setup) for key in WRAPPERS[adapter.name]]
+        for group, root_path in _MOUNTS.items():
+            keys = [key for key in WRAPPERS[adapter.name] if not root_path or key != _ALTERNATIVE[adapter.name][0]]
+            found += [_pass_case(adapter, group, key, setup) for key in keys]
         found += [_pass_case(adapter, "logout", key, setup) for key in (_ALTERNATIVE[adapter.name][0], "ours")]
     found += [_url_case(key, setup) for key in _URL_ROWS]
     for adapter in (ASGI, WSGI):

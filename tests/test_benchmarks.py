@@ -28,7 +28,7 @@ _KINDS = {"asgi": ("none", "anonymous", "cookie", "in-session", "signed-cookie",
 _PASS = {"asgi": ("bare", "function", "class", "trustedhost", "ours"), "wsgi": ("bare", "function", "class", "ours")}
 #: Every figure a run reports, and those that carry a target.
 IN_PROCESS = {
-    *(f"{a}/pass/{key}" for a, keys in _PASS.items() for key in keys),
+    *(f"{a}/{group}/{key}" for a, keys in _PASS.items() for group in ("pass", "pass-mounted") for key in keys),
     "asgi/pass/basehttp", "wsgi/pass/wsgify", "asgi/logout/ours", "asgi/logout/basehttp", "wsgi/logout/ours",
     "wsgi/logout/wsgify", "url/ours", "url/urlencode", "url/authing",
     *(f"{a}/session/{store}/{kind}" for a, kinds in _KINDS.items() for store in ("floor", "memory", "sqlite", "redis")
@@ -45,7 +45,8 @@ FIGURES = IN_PROCESS | {
     *(f"scale/writes/{where}-{writers}" for where in ("redis", "cluster") for writers in ("one", "many")),
 }  # fmt: skip
 TARGETS = {
-    "asgi/pass/ours", "wsgi/pass/ours", "asgi/pass/basehttp", "asgi/logout/ours", "wsgi/logout/ours", "url/ours",
+    "asgi/pass/ours", "asgi/pass-mounted/ours", "wsgi/pass/ours", "wsgi/pass-mounted/ours", "asgi/pass/basehttp",
+    "asgi/logout/ours", "wsgi/logout/ours", "url/ours",
     *(f"{a}/session/{store}/{kind}" for a, kinds in (("asgi", ("cookie", "in-session", "signed-cookie")),
       ("wsgi", ("cookie",))) for store in ("memory", "sqlite", "redis") for kind in kinds),
     *(f"memory/asgi-{kind}/rss" for kind in ("forged-token", "forged-session", "new-session")),
