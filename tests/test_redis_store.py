@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import redis
 
+from logout_middleware import events
 from logout_middleware.errors import StoreDeferredError, StoreUnavailableError
 from logout_middleware.stores import open_store
 from logout_middleware.stores.redis import BAD_MESSAGE, REDIS_LOST, SHARDS, RedisStore
@@ -302,3 +303,51 @@ def test_the_per_request_check_sends_nothing_to_redis(
     assert sent_by == []
     store.revoke_session(stub.issuer, "sid-other")
     assert sent_by, "a revocation goes to Redis: the spy sees what this thread sends"
+
+
+@pytest.fixture
+def told() -> Iterator[list[str]]:
+    """The names of the events of this process while the test runs."""
+    names: list[str] = []
+
+    def listener(name: str, fields: Any) -> None:
+        names.append(name)
+
+    events.add_listener(listener)
+    yield names
+    events.remove_listener(listener)
+
+
+def test_a_revocation_on_its_way_to_redis_is_not_taken_for_a_lost_one(
+    server: RedisServer, redis_stores: RedisStores, told: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listener's audit may run between a revocation's local add and its write: Redis lost nothing then."""
+    store = redis_stores.open(server.url)
+    send = store._send
+
+    def audited_on_the_way(revocation: Any) -> None:
+        store._write_back_missing()  # the audit, at the worst moment it can come
+        send(revocation)
+
+    monkeypatch.setattr(store, "_send", audited_on_the_way)
+    store.revoke_session(ISS, "sid-1")
+    store.revoke_subject(ISS, "sub-1", revoked_at=time.time())
+    store._write_back_missing()  # and once both are in Redis
+    assert "store.written_back" not in told
+    with redis.Redis.from_url(server.url) as client:
+        assert sum(int(client.scard(key)) for key in client.scan_iter("logout:sessions:*")) == 1
+        assert sum(int(client.hlen(key)) for key in client.scan_iter("logout:subjects:*")) == 1
+
+
+def test_a_revocation_redis_lost_is_still_written_back(
+    server: RedisServer, redis_stores: RedisStores, told: list[str]
+) -> None:
+    """The other side of the test above: what Redis really lost is written back, and said so."""
+    store = redis_stores.open(server.url)
+    store.revoke_session(ISS, "sid-1")
+    with redis.Redis.from_url(server.url) as client:
+        [key] = client.scan_iter("logout:sessions:*")
+        client.delete(key)
+        store._write_back_missing()
+        assert int(client.scard(key)) == 1
+    assert told.count("store.written_back") == 1

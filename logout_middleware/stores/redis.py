@@ -160,6 +160,10 @@ class RedisStore:
         self.revocations = RevocationSet()
         self._pending: dict[tuple[str, bytes], Revocation] = {}
         self._pending_lock = threading.Lock()
+        # Revocations taken locally whose write to Redis is under way, by kind and hour: the audit must not
+        # count them as lost.  Taking one and counting it happen under the lock, as does the audit's reading.
+        self._in_flight: dict[tuple[str, int], int] = {}
+        self._in_flight_lock = threading.Lock()
         self._synced = threading.Event()
         self._closed = threading.Event()
         self._lost_since: float | None = time.monotonic()
@@ -181,14 +185,26 @@ class RedisStore:
     def revoke_session(self, iss: str, sid: str, expires_at: float | None = None) -> None:
         hour = expiry_hour(self._expiry(expires_at, self._clock()))
         digest = session_digest(iss, sid)
-        self.revocations.add_sessions((digest,), hour)
-        self._write(("sid", digest, 0.0, hour))
+        self._take(("sid", digest, 0.0, hour), lambda: self.revocations.add_sessions((digest,), hour))
 
     def revoke_subject(self, iss: str, sub: str, revoked_at: float, expires_at: float | None = None) -> None:
         hour = expiry_hour(self._expiry(expires_at, self._clock()))
         digest = subject_digest(iss, sub)
-        self.revocations.add_subject(digest, revoked_at, hour)
-        self._write(("sub", digest, revoked_at, hour))
+        self._take(("sub", digest, revoked_at, hour), lambda: self.revocations.add_subject(digest, revoked_at, hour))
+
+    def _take(self, revocation: Revocation, add_locally: Callable[[], object]) -> None:
+        """Add *revocation* to the local copy, then write it to Redis, counted as in flight meanwhile."""
+        flight = (revocation[0], revocation[3])
+        with self._in_flight_lock:
+            add_locally()
+            self._in_flight[flight] = self._in_flight.get(flight, 0) + 1
+        try:
+            self._write(revocation)
+        finally:
+            with self._in_flight_lock:
+                left = self._in_flight.pop(flight) - 1
+                if left:
+                    self._in_flight[flight] = left
 
     def is_revoked(self, iss: str, sid: str | None, sub: str | None, issued_at: float | None) -> bool:
         if not self.fail_open:
@@ -466,7 +482,13 @@ class RedisStore:
         the revocation is still held by every instance that saw it.
         """
         held = self.revocations
-        hours = sorted(held.session_counts.keys() | held.subject_counts.keys())
+        with self._in_flight_lock:
+            # What Redis must hold at least, by hour: what this copy holds, but for the writes still on their way.
+            at_least = {
+                kind: {hour: count - self._in_flight.get((kind, hour), 0) for hour, count in counts.items()}
+                for kind, counts in (("sid", held.session_counts), ("sub", held.subject_counts))
+            }
+        hours = sorted(at_least["sid"].keys() | at_least["sub"].keys())
         if not hours:
             return
         pipe = self._redis.pipeline(transaction=False)
@@ -479,8 +501,8 @@ class RedisStore:
         for hour in hours:
             in_redis = sum(next(replies) for _ in range(SHARDS))
             subjects_in_redis = next(replies)
-            short_of_sessions = in_redis < held.session_counts.get(hour, 0)
-            short_of_subjects = subjects_in_redis < held.subject_counts.get(hour, 0)
+            short_of_sessions = in_redis < at_least["sid"].get(hour, 0)
+            short_of_subjects = subjects_in_redis < at_least["sub"].get(hour, 0)
             if short_of_sessions or short_of_subjects:
                 sessions, subjects = held.ending(hour)
                 written += self._write_back(hour, sessions if short_of_sessions else [], subjects)
