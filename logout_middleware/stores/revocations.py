@@ -106,9 +106,9 @@ class RevocationSet:
 
     def add_sessions(self, digests: Iterable[bytes], hour: int) -> None:
         """Revoke many sessions until *hour* (an :func:`expiry_hour`), in bulk."""
-        hour = self._hours.setdefault(hour, hour)
-        new = dict.fromkeys(digests, hour)
         with self.lock:
+            hour = self._hours.setdefault(hour, hour)
+            new = dict.fromkeys(digests, hour)
             held, counts = self.sessions, self.session_counts
             for digest in new.keys() & held.keys():  # a set operation: a Python loop only over those held already
                 old = held[digest]
@@ -149,7 +149,8 @@ class RevocationSet:
 
     def prune(self, now: float) -> None:
         """Forget the revocations that have ended: a walk through them all, but only once an hour has passed."""
-        if not any(hour <= now for hour in self._hours):
+        # min() reads the keys in one go: a request thread may add an hour meanwhile, never during.
+        if min(self._hours, default=now + 1) > now:
             return
         with self.lock:
             for digest in [digest for digest, ends in self.sessions.items() if ends <= now]:
