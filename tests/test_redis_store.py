@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio.connection
 
 from logout_middleware import events
 from logout_middleware.errors import StoreDeferredError, StoreUnavailableError
@@ -295,6 +296,13 @@ def test_the_per_request_check_sends_nothing_to_redis(
         send_to_redis(connection, command, *args, **kwargs)
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", noted)
+    send_to_redis_async = redis.asyncio.connection.AbstractConnection.send_packed_command
+
+    async def noted_async(connection: Any, command: Any, *args: Any, **kwargs: Any) -> None:
+        sent_by.append(f"{threading.current_thread().name} (asyncio)")  # the store has no asyncio client at all
+        await send_to_redis_async(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "send_packed_command", noted_async)
     live, revoked = (f"id_token={stub.id_token(sid=sid)}" for sid in ("sid-live", "sid-gone"))
     for _ in range(20):
         assert send("GET", "/page", {"Cookie": live}).body.decode().endswith(f"cookie={live}")
