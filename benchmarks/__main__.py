@@ -39,13 +39,13 @@ SUITES = (
 )
 
 
-def _first_line(*command: str) -> str:
-    """The first line *command* prints (nginx -v prints on stderr, wrk --version exits with 1), or '' when none."""
+def _first_line(*command: str, exits_with: int = 0) -> str:
+    """The first line *command* prints (nginx -v prints on stderr), or '' when it fails (wrk --version exits with 1)."""
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return ""
-    return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
+    return ((done.stdout or done.stderr).strip().splitlines() or [""])[0] if done.returncode == exits_with else ""
 
 
 def describe() -> dict[str, Any]:
@@ -56,7 +56,7 @@ def describe() -> dict[str, Any]:
     return {"machine": {"platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(),
                         "load_average_at_start": [round(value, 2) for value in os.getloadavg()]},
             "python": platform.python_version(), "packages": {name: metadata.version(name) for name in _PACKAGES},
-            "tools": {"wrk": _first_line("wrk", "--version"), "nginx": _first_line(nginx_binary(), "-v"),
+            "tools": {"wrk": _first_line("wrk", "--version", exits_with=1), "nginx": _first_line(nginx_binary(), "-v"),
                       "redis-server": _first_line("redis-server", "--version")},
             "git_commit": _first_line("git", "rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")}  # fmt: skip
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def process_size(field: str = "VmRSS") -> int:
@@ -16,11 +17,11 @@ def process_size(field: str = "VmRSS") -> int:
     return int(line.split()[1]) * 1024
 
 
-def measured_apart(function: Callable[..., dict[str, float]], *args: str) -> dict[str, float]:
+def measured_apart(function: Callable[..., dict[str, Any]], *args: str) -> dict[str, Any]:
     """What ``function(*args)`` returns, called in an interpreter of its own."""
     command = [sys.executable, "-m", "benchmarks.apart", function.__module__, function.__name__, *args]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, timeout=900)
-    figures: dict[str, float] = json.loads(done.stdout)
+    figures: dict[str, Any] = json.loads(done.stdout)
     return figures
 
 
