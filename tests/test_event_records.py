@@ -37,6 +37,7 @@ from logout_middleware.stores import MemoryStore
 from logout_middleware.stores.redis import RedisStore
 from logout_middleware.wsgi import LogoutMiddleware as WsgiMiddleware
 from tests.support.apps import echo_asgi, echo_wsgi
+from tests.support.event_capture import capturing, fields_of
 from tests.support.provider import StubState
 from tests.support.redis_server import redis_server
 from tests.support.tokens import KEY, ROTATED, id_token, logout_token, unsigned
@@ -45,8 +46,6 @@ from tests.support.transports import Raw, Send, middleware_sender
 CLIENT_SECRET = "client-secret-" + secrets.token_urlsafe(24)
 SESSION_SECRET = "session-secret-" + secrets.token_urlsafe(24)
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-#: The attributes every LogRecord has: anything else on a record came in extra=.
-STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 #: The shortest piece of a secret that must not show anywhere.
 PIECE = 20
 
@@ -144,21 +143,9 @@ class Observed(logging.Handler):
 
 @pytest.fixture
 def observed() -> Iterator[Observed]:
-    logger = logging.getLogger("logout_middleware")
-    handler, level = Observed(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    events.add_listener(handler.listener)
-    try:
+    handler = Observed()
+    with capturing(handler, handler.listener):
         yield handler
-    finally:
-        events.remove_listener(handler.listener)
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
-def fields_of(record: logging.LogRecord) -> Fields:
-    return {name: value for name, value in record.__dict__.items() if name not in STANDARD and name != "event"}
 
 
 def check_records(records: list[logging.LogRecord]) -> None:

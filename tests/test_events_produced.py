@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -20,7 +19,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import redis
 
-from logout_middleware import events
+from tests.support.event_capture import capturing, fields_of
+from tests.support.forms import FormReader
 from tests.support.polling import eventually
 from tests.support.provider import StubState
 from tests.support.redis_server import RedisServer, RedisStores, redis_server
@@ -28,8 +28,6 @@ from tests.support.transports import middleware_sender
 
 ISS = "https://op.example"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-#: The attributes every LogRecord has: anything else on a record came in extra=.
-STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 #: The Redis store's listener thread: its events are only the store tests' own.
 REDIS_THREAD = "logout-middleware-redis"
 
@@ -78,23 +76,11 @@ def _told_by(teller: threading.Thread, thread: int | None) -> bool:
     return not teller.name.startswith(REDIS_THREAD)
 
 
-def fields_of(record: logging.LogRecord) -> Fields:
-    return {name: value for name, value in record.__dict__.items() if name not in STANDARD and name != "event"}
-
-
 @pytest.fixture
 def observed() -> Iterator[Observed]:
-    logger = logging.getLogger("logout_middleware")
-    handler, level = Observed(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    events.add_listener(handler.listener)
-    try:
+    handler = Observed()
+    with capturing(handler, handler.listener):
         yield handler
-    finally:
-        events.remove_listener(handler.listener)
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 @pytest.fixture
@@ -105,23 +91,6 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 def query_of(location: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(location).query))
-
-
-class FormReader(HTMLParser):
-    """The self-submitting form of a form-post logout: its method, action and fields."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.method = ""
-        self.action = ""
-        self.fields: list[tuple[str, str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.method, self.action = values["method"], values["action"]
-        elif tag == "input":
-            self.fields.append((values["name"], values["value"]))
 
 
 # -- logout.form_post ------------------------------------------------------------------------

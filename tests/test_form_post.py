@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
+from tests.support.forms import FormReader
 from tests.support.transports import middleware_sender
 
 BIG_TOKEN = "eyJhbGciOiJSUzI1NiJ9." + "a" * 9000 + ".c2ln"
-
-
-class FormReader(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.action = ""
-        self.method = ""
-        self.fields: list[tuple[str, str]] = []
-        self.scripts = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.action, self.method = values["action"], values["method"]
-        elif tag == "input":
-            self.fields.append((values["name"], values["value"]))
-        elif tag == "script":
-            self.scripts += 1
 
 
 def test_large_token_goes_by_form_post(kind: str) -> None:
