@@ -165,48 +165,39 @@ def test_an_id_token_cookie_that_is_not_a_jwt_reports_id_token_malformed(
 # -- logout.redirect_omitted --------------------------------------------------------------------
 
 
-def test_no_id_token_and_no_client_id_reports_redirect_omitted(kind: str, stub: StubState, observed: Observed) -> None:
-    send = middleware_sender(kind, issuer=stub.issuer, post_logout_redirect_uri="https://app.example/bye",
-                             logout_callback_path="/logout/callback")  # fmt: skip
-    response = send("GET", "/logout", {})
-
-    assert response.status == 303
-    # Neither post_logout_redirect_uri nor state: there is no parameter at all, and no state cookie.
-    assert response.get("Location") == f"{stub.issuer}/session/end"
-    assert [line.split(";")[0] for line in response.get_all("Set-Cookie")] == ["id_token="]
-    assert observed.reported() == [
-        ("logout.no_id_token", "WARNING", {"session": False}),
-        ("logout.redirect_omitted", "INFO", {"reason": "no_client_id"}),
-        ("logout.redirected", "INFO", {"cookies_deleted": 1, "id_token_hint": False}),
-    ]
-    assert observed.listened() == [
-        ("logout.no_id_token", {"session": False}),
-        ("logout.redirect_omitted", {"reason": "no_client_id"}),
-        ("logout.redirected", {"cookies_deleted": 1, "id_token_hint": False}),
-    ]
-
-
-def test_a_provider_that_needs_an_id_token_reports_redirect_omitted(
-    kind: str, stub: StubState, observed: Observed
+@pytest.mark.parametrize(
+    ("options", "location", "reason"),
+    [
+        pytest.param(
+            {"logout_callback_path": "/logout/callback"},
+            "/session/end",  # neither post_logout_redirect_uri nor state: no parameter at all, and no state cookie
+            "no_client_id",
+            id="no-client-id",
+        ),
+        pytest.param(
+            {"provider": "okta", "client_id": "test-client"},  # Okta refuses the redirect without id_token_hint
+            "/v1/logout?client_id=test-client",
+            "provider_needs_id_token",
+            id="provider-needs-an-id-token",
+        ),
+    ],
+)
+def test_a_logout_without_id_token_that_cannot_redirect_back_reports_redirect_omitted(
+    kind: str, stub: StubState, observed: Observed, options: dict[str, str], location: str, reason: str
 ) -> None:
-    # Okta refuses post_logout_redirect_uri without id_token_hint, even with client_id.
-    send = middleware_sender(kind, issuer=stub.issuer, provider="okta", client_id=stub.client_id,
-                             post_logout_redirect_uri="https://app.example/bye")  # fmt: skip
+    send = middleware_sender(kind, issuer=stub.issuer, post_logout_redirect_uri="https://app.example/bye", **options)
     response = send("GET", "/logout", {})
 
     assert response.status == 303
-    assert response.get("Location") == f"{stub.issuer}/v1/logout?client_id={stub.client_id}"
+    assert response.get("Location") == stub.issuer + location
     assert [line.split(";")[0] for line in response.get_all("Set-Cookie")] == ["id_token="]
-    assert observed.reported() == [
+    expected = [
         ("logout.no_id_token", "WARNING", {"session": False}),
-        ("logout.redirect_omitted", "INFO", {"reason": "provider_needs_id_token"}),
+        ("logout.redirect_omitted", "INFO", {"reason": reason}),
         ("logout.redirected", "INFO", {"cookies_deleted": 1, "id_token_hint": False}),
     ]
-    assert observed.listened() == [
-        ("logout.no_id_token", {"session": False}),
-        ("logout.redirect_omitted", {"reason": "provider_needs_id_token"}),
-        ("logout.redirected", {"cookies_deleted": 1, "id_token_hint": False}),
-    ]
+    assert observed.reported() == expected
+    assert observed.listened() == [(event, fields) for event, _, fields in expected]
 
 
 # -- backchannel.not_advertised -------------------------------------------------------------------
