@@ -20,7 +20,7 @@ VISITOR_COOKIES = "_ga=GA1.2.1530718423.1700000000; theme=dark; csrftoken=4kT9mZ
 OPAQUE_SESSION = "s%3AXb7pQ2mN9vK4wR1tY6uZ3aE8cD5fG0hJ"
 
 # What Chrome sends when a link is followed on the same site, but the Cookie header.
-_HEADERS = (
+BROWSER_HEADERS = (
     ("host", HOST),
     ("connection", "keep-alive"),
     ("sec-ch-ua", '"Chromium";v="130", "Google Chrome";v="130", "Not?A_Brand";v="99"'),
@@ -49,7 +49,7 @@ def signed_in(id_token: str | None = None, session: str = OPAQUE_SESSION) -> str
 
 def asgi_scope(path: str = APP_PATH, cookie: str | None = None, *, root_path: str = "") -> Request:
     """The scope uvicorn builds for a browser's GET; *path* is below *root_path*, where the app is mounted."""
-    headers = [*_HEADERS, *([("cookie", cookie)] if cookie is not None else [])]
+    headers = [*BROWSER_HEADERS, *([("cookie", cookie)] if cookie is not None else [])]
     return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1", "method": "GET",
             "scheme": "https", "path": root_path + path, "raw_path": (root_path + path).encode(),
             "root_path": root_path, "query_string": b"", "client": ("203.0.113.7", 51234), "server": ("10.0.0.5", 8000),
@@ -63,11 +63,11 @@ def wsgi_environ(path: str = APP_PATH, cookie: str | None = None, *, root_path: 
                "REMOTE_ADDR": "203.0.113.7", "wsgi.version": (1, 0), "wsgi.url_scheme": "https",
                "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr, "wsgi.multithread": False,
                "wsgi.multiprocess": True, "wsgi.run_once": False}  # fmt: skip
-    environ.update({"HTTP_" + name.upper().replace("-", "_"): value for name, value in _HEADERS})
+    environ.update({"HTTP_" + name.upper().replace("-", "_"): value for name, value in BROWSER_HEADERS})
     return environ if cookie is None else {**environ, "HTTP_COOKIE": cookie}
 
 
 def header_lines(cookie: str | None = None) -> list[str]:
     """The same headers as ``Name: value`` lines for a load generator, which sends Host and Connection itself."""
-    lines = [f"{name.title()}: {value}" for name, value in _HEADERS if name not in ("host", "connection")]
+    lines = [f"{name.title()}: {value}" for name, value in BROWSER_HEADERS if name not in ("host", "connection")]
     return [*lines, *([f"Cookie: {cookie}"] if cookie else [])]

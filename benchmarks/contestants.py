@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -19,9 +18,11 @@ from webob import Response as WebObResponse
 from webob.dec import wsgify
 
 from logout_middleware import asgi, build_logout_url, wsgi
+from tests.support.apps import echo_asgi, echo_wsgi
+from tests.support.transports import asgi_sender
 
-from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, asgi_scope
-from .drivers import Adapter, App, answer_asgi
+from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE
+from .drivers import Adapter, App
 from .provider import SESSION_SECRET, Setup
 
 CLIENT_ID = "bench-client"
@@ -42,22 +43,6 @@ async def hello_asgi(scope: Any, receive: Any, send: Any) -> None:
 def hello_wsgi(environ: Any, start_response: Any) -> Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
     return [b"hello"]
-
-
-@dataclass
-class Recorder:
-    """The minimal app, noting the Cookie header each request brought to it: what the checks look at."""
-
-    seen: list[str | None] = field(default_factory=list)
-
-    async def asgi(self, scope: Any, receive: Any, send: Any) -> None:
-        cookies = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
-        self.seen.append("; ".join(cookies) if cookies else None)
-        await hello_asgi(scope, receive, send)
-
-    def wsgi(self, environ: Any, start_response: Any) -> Iterable[bytes]:
-        self.seen.append(environ.get("HTTP_COOKIE"))
-        return hello_wsgi(environ, start_response)
 
 
 def function_asgi(app: App) -> App:
@@ -95,6 +80,8 @@ class ClassWSGI:
 
 
 HELLO = {"asgi": hello_asgi, "wsgi": hello_wsgi}
+#: The apps the behaviour checks wrap: they answer what Cookie header reached them.
+ECHO = {"asgi": echo_asgi, "wsgi": echo_wsgi}
 
 
 def served(adapter: str = "asgi") -> App:
@@ -113,7 +100,7 @@ def session_cookie(session: dict[str, Any]) -> str:
         scope["session"].update(session)
         await hello_asgi(scope, receive, send)
 
-    [line] = answer_asgi(with_session(sign_in), asgi_scope()).get_all("set-cookie")
+    [line] = asgi_sender(with_session(sign_in))("GET", "/", {}).get_all("set-cookie")
     return line.partition("=")[2].partition(";")[0]
 
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-from tests.support.transports import Raw
+from tests.support.transports import Raw, asgi_sender, wsgi_sender
 
-from .browser import Request, asgi_scope, wsgi_environ
+from .browser import APP_PATH, BROWSER_HEADERS, HOST, Request, asgi_scope, wsgi_environ
 from .report import Row
 
 App = Callable[..., Any]
@@ -80,24 +80,6 @@ def run_wsgi(app: App, environs: Iterable[Request]) -> float:
     return perf_counter() - start
 
 
-def answer_asgi(app: App, scope: Request) -> Raw:
-    sent: list[dict[str, Any]] = []
-
-    async def record(message: Any) -> None:
-        sent.append(message)
-
-    _loop.run_until_complete(app(scope.copy(), _receive, record))
-    start = next(message for message in sent if message["type"] == "http.response.start")
-    headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in start.get("headers", [])]
-    return Raw(start["status"], headers, b"".join(message.get("body", b"") for message in sent))
-
-
-def answer_wsgi(app: App, environ: Request) -> Raw:
-    started = []
-    body = b"".join(app(environ.copy(), lambda status, headers, exc_info=None: started.append((status, headers))))
-    return Raw(int(started[0][0].split()[0]), list(started[0][1]), body)
-
-
 @dataclass(frozen=True)
 class Adapter:
     """One interface: how to build its request, send many, and answer one."""
@@ -105,7 +87,12 @@ class Adapter:
     name: str
     request: Callable[..., Request]
     run: Callable[[App, Iterable[Request]], float]
-    answer: Callable[[App, Request], Raw]
+
+    def answer(self, app: App, path: str = APP_PATH, cookie: str | None = None, *, root_path: str = "") -> Raw:
+        """How *app* answers the browser's request once, through the tests' sender for this interface."""
+        sender = wsgi_sender if self.name == "wsgi" else asgi_sender
+        send = sender(app, host=HOST, scheme="https", root_path=root_path)
+        return send("GET", root_path + path, {**dict(BROWSER_HEADERS), **({"cookie": cookie} if cookie else {})})
 
     def timer(self, app: App, request: Request) -> TimeFunc:
         """pyperf's time function for *app* answering *request* over and over."""
@@ -125,5 +112,5 @@ class Adapter:
         return time_func
 
 
-ASGI = Adapter("asgi", asgi_scope, run_asgi, answer_asgi)
-WSGI = Adapter("wsgi", wsgi_environ, run_wsgi, answer_wsgi)
+ASGI = Adapter("asgi", asgi_scope, run_asgi)
+WSGI = Adapter("wsgi", wsgi_environ, run_wsgi)

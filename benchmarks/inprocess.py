@@ -17,7 +17,7 @@ import pyperf
 
 from . import checks, contestants
 from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, signed_in
-from .contestants import HELLO, WRAPPERS, App, Recorder, stack, url_builder
+from .contestants import ECHO, HELLO, WRAPPERS, App, stack, url_builder
 from .drivers import ASGI, WSGI, Adapter, Case, TimeFunc
 from .provider import STORES, Setup, open_filled
 from .report import Figure, Row, at_least, at_most
@@ -76,15 +76,15 @@ def _logout_row(adapter: str, key: str) -> Row:
 def _pass_case(adapter: Adapter, group: str, key: str, setup: Setup) -> Case:
     row = _logout_row(adapter.name, key) if group == "logout" else _pass_row(adapter.name, group, key)
     sent, build = signed_in(setup.live_token), WRAPPERS[adapter.name][key]
-    request = adapter.request(LOGOUT_PATH if group == "logout" else APP_PATH, sent, root_path=_MOUNTS.get(group, ""))
+    path, root_path = LOGOUT_PATH if group == "logout" else APP_PATH, _MOUNTS.get(group, "")
+    request = adapter.request(path, sent, root_path=root_path)
 
     def check() -> None:
-        recorder = Recorder()
-        answer = adapter.answer(build(getattr(recorder, adapter.name)), request)
+        answer = adapter.answer(build(ECHO[adapter.name]), path, sent, root_path=root_path)
         if group == "logout":
             checks.logs_out(row.figure, answer, id_token=setup.live_token, login_cookies=LOGIN_COOKIES)
         else:
-            checks.passes(row.figure, answer, sent=sent, seen=recorder.seen)
+            checks.passes(row.figure, answer, sent=sent)
 
     return Case(row, check, lambda: adapter.timer(build(HELLO[adapter.name]), request))
 
@@ -126,18 +126,18 @@ def _returning(adapter: Adapter, kind: str, store_name: str, setup: Setup) -> Ca
         return None if store_name == "floor" else open_filled(setup, store_name)
 
     def check() -> None:
-        recorder, store = Recorder(), opened()
-        answer = adapter.answer(stack(adapter, kind, store, setup)(getattr(recorder, adapter.name)), request)
+        store = opened()
+        answer = adapter.answer(stack(adapter, kind, store, setup)(ECHO[adapter.name]), cookie=sent)
         if store is not None:
             store.close()  # a Redis store's thread would go on listening in pyperf's main process
         if kind == "revoked" and store_name != "floor":
-            checks.strips(row.figure, answer, sent=sent or "", seen=recorder.seen, login_cookies=LOGIN_COOKIES)
+            checks.strips(row.figure, answer, sent=sent or "", login_cookies=LOGIN_COOKIES)
         else:
-            checks.passes(row.figure, answer, sent=sent, seen=recorder.seen)
+            checks.passes(row.figure, answer, sent=sent)
 
     def prepare() -> TimeFunc:
         app = stack(adapter, kind, opened(), setup)(HELLO[adapter.name])
-        adapter.answer(app, request)  # the keys are fetched and the session seen: from now on it returns
+        adapter.run(app, [request])  # the keys are fetched and the session seen: from now on it returns
         return adapter.timer(app, request)
 
     return Case(row, check, prepare)
@@ -151,14 +151,12 @@ def _new(adapter: Adapter, kind: str, setup: Setup) -> Case:
     first, sent = adapter.request(cookie=cookie("cookie", setup)), [cookie(kind, setup, t) for t in setup.new_tokens]
 
     def primed(app: App) -> App:
-        adapter.answer(app, first)  # fetches the provider's keys, as the first request of a process does
+        adapter.run(app, [first])  # fetches the provider's keys, as the first request of a process does
         return app
 
     def check() -> None:
-        recorder = Recorder()
-        app = primed(stack(adapter, kind, open_filled(setup, "memory"), setup)(getattr(recorder, adapter.name)))
-        checks.passes(row.figure, adapter.answer(app, adapter.request(cookie=sent[0])), sent=sent[0],
-                      seen=recorder.seen[1:])  # fmt: skip
+        app = primed(stack(adapter, kind, open_filled(setup, "memory"), setup)(ECHO[adapter.name]))
+        checks.passes(row.figure, adapter.answer(app, cookie=sent[0]), sent=sent[0])
 
     def prepare() -> TimeFunc:
         build = stack(adapter, kind, open_filled(setup, "memory"), setup)

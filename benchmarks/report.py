@@ -20,16 +20,14 @@ class Figure:
 
 @dataclass(frozen=True)
 class Target:
-    """What a row must show: *text* as the table says it, and the test of the row's result."""
+    """What a row must show: *text* as the table says it, and the test of its result (else of its figure's mean)."""
 
     text: str
     met_by: Callable[[float], bool]
-    #: Judge this figure's mean instead of the row's result (the growth of a memory reading, say).
-    figure: str | None = None
 
 
-def at_most(bound: float, text: str, figure: str | None = None) -> Target:
-    return Target(text, lambda value: value <= bound, figure)
+def at_most(bound: float, text: str) -> Target:
+    return Target(text, lambda value: value <= bound)
 
 
 def at_least(bound: float, text: str) -> Target:
@@ -52,8 +50,6 @@ class Row:
     compare: str = "ratio"
     minus: str | None = None
     target: Target | None = None
-    #: Another figure shown in parentheses after the value: a peak.
-    detail: str | None = None
     #: What the baseline is called in the table; the baseline row's case by default.
     versus: str | None = None
 
@@ -74,8 +70,7 @@ def _result(row: Row, figures: dict[str, Figure]) -> float | None:
 
 def evaluate(rows: Sequence[Row], figures: dict[str, Figure]) -> list[dict[str, Any]]:
     """Every row with its figures, result and verdict; KeyError names each figure the run did not produce."""
-    named = {name for row in rows for name in (row.figure, row.baseline, row.minus, row.detail) if name}
-    named |= {row.target.figure for row in rows if row.target and row.target.figure}
+    named = {name for row in rows for name in (row.figure, row.baseline, row.minus) if name}
     missing = sorted(named - set(figures))
     if missing:
         raise KeyError(f"the run produced no figure for {', '.join(missing)}")
@@ -83,17 +78,13 @@ def evaluate(rows: Sequence[Row], figures: dict[str, Figure]) -> list[dict[str, 
     evaluated = []
     for row in rows:
         figure, result, target = figures[row.figure], _result(row, figures), row.target
-        judged = None
-        if target is not None:  # the target's own figure, else the result, else a row's only figure
-            judged = _mean(figures[target.figure]) if target.figure else _mean(figure) if result is None else result
         evaluated.append({
             "section": row.section, "case": row.case, "figure": row.figure, "unit": figure.unit,
             "mean": _mean(figure), "stdev": statistics.stdev(figure.values) if len(figure.values) > 1 else None,
-            "values": len(figure.values), "detail": _mean(figures[row.detail]) if row.detail else None,
-            "baseline": row.baseline, "versus": row.versus or labels.get(row.baseline or ""), "compare": row.compare,
-            "result": result, "result_text": _result_text(row.compare, result, figure.unit),
-            "target": target and target.text, "judged": judged, "judged_figure": target and target.figure,
-            "met": None if target is None or judged is None else bool(target.met_by(judged)),
+            "values": len(figure.values), "baseline": row.baseline,
+            "versus": row.versus or labels.get(row.baseline or ""), "compare": row.compare, "result": result,
+            "result_text": _result_text(row.compare, result, figure.unit), "target": target and target.text,
+            "met": None if target is None else bool(target.met_by(_mean(figure) if result is None else result)),
         })  # fmt: skip
     return evaluated
 
@@ -123,9 +114,7 @@ def markdown(evaluated: Sequence[dict[str, Any]]) -> str:
     for row in evaluated:
         value = quantity(row["mean"], row["unit"])
         value += f" ± {quantity(row['stdev'], row['unit'])}" if row["stdev"] is not None else ""
-        value += f" (peak {quantity(row['detail'], row['unit'])})" if row["detail"] is not None else ""
         met = {None: "", True: "met", False: "**missed**"}[row["met"]]
-        met += f" ({quantity(row['judged'], row['unit'], signed=True)})" if row["judged_figure"] else ""
         cells = (row["section"], row["case"], value, row["versus"] or "", row["result_text"], row["target"] or "", met)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"

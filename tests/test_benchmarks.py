@@ -36,10 +36,10 @@ IN_PROCESS = {
     "asgi/session/memory/new-cookie", "wsgi/session/memory/new-cookie", "asgi/session/memory/new-signed-cookie",
 }  # fmt: skip
 FIGURES = IN_PROCESS | {
-    *(f"memory/asgi-{kind}/rss" for kind in ("none", "forged-token", "forged-session", "new-session")),
-    *(f"memory/{a}-logout-{app}/rss" for a in ("asgi", "wsgi") for app in ("bare", "ours")),
+    *(f"memory/asgi-{kind}/peak" for kind in ("none", "forged-token", "forged-session", "new-session")),
+    *(f"memory/{a}-logout-{app}/peak" for a in ("asgi", "wsgi") for app in ("bare", "ours")),
     *(f"served/{server}/{app}" for server in ("uvicorn", "gunicorn") for app in ("bare", "ours", "ours-logout")),
-    "gateway/anonymous", "gateway/signed-in", "gateway/mixed",
+    "gateway/anonymous", "gateway/signed-in", "gateway/revoked",
     *(f"scale/{store}/{figure}" for store in ("redis", "sqlite") for figure in ("sync", "rss-before", "rss-after")),
     "scale/check/10", "scale/check/many", "scale/sqlite/check",
     *(f"scale/writes/{where}-{writers}" for where in ("redis", "cluster") for writers in ("one", "many")),
@@ -49,9 +49,9 @@ TARGETS = {
     "asgi/logout/ours", "wsgi/logout/ours", "url/ours",
     *(f"{a}/session/{store}/{kind}" for a, kinds in (("asgi", ("cookie", "in-session", "signed-cookie")),
       ("wsgi", ("cookie",))) for store in ("memory", "sqlite", "redis") for kind in kinds),
-    *(f"memory/asgi-{kind}/rss" for kind in ("forged-token", "forged-session", "new-session")),
-    "memory/asgi-logout-ours/rss", "memory/wsgi-logout-ours/rss", "served/uvicorn/ours", "served/gunicorn/ours",
-    "gateway/signed-in", "gateway/mixed", "scale/redis/sync", "scale/redis/rss-after", "scale/check/many",
+    *(f"memory/asgi-{kind}/peak" for kind in ("forged-token", "forged-session", "new-session")),
+    "memory/asgi-logout-ours/peak", "memory/wsgi-logout-ours/peak", "served/uvicorn/ours", "served/gunicorn/ours",
+    "gateway/signed-in", "gateway/revoked", "scale/redis/sync", "scale/redis/rss-after", "scale/check/many",
 }  # fmt: skip
 
 
@@ -104,13 +104,12 @@ def _half_logout(app: Any) -> Any:
     return contestants.OURS["wsgi"](app, clear_cookies=())
 
 
-#: How each check judges a request for the app (sent with a signed-in browser's cookies) or for the logout path.
-JUDGES: dict[str, Callable[[Any, list[str | None]], None]] = {
-    "passes": lambda answer, seen: checks.passes("broken", answer, sent=signed_in(TOKEN), seen=seen),
-    "strips": lambda answer, seen: checks.strips("broken", answer, sent=signed_in(TOKEN), seen=seen,
-                                                 login_cookies=LOGIN_COOKIES),
-    "logs_out": lambda answer, seen: checks.logs_out("broken", answer, id_token=TOKEN, login_cookies=LOGIN_COOKIES),
-}  # fmt: skip
+#: How each check judges the answer to a request for the app (sent with a signed-in browser's cookies) or for logout.
+JUDGES: dict[str, Callable[[Any], None]] = {
+    "passes": lambda answer: checks.passes("broken", answer, sent=signed_in(TOKEN)),
+    "strips": lambda answer: checks.strips("broken", answer, sent=signed_in(TOKEN), login_cookies=LOGIN_COOKIES),
+    "logs_out": lambda answer: checks.logs_out("broken", answer, id_token=TOKEN, login_cookies=LOGIN_COOKIES),
+}
 
 
 @pytest.mark.parametrize(
@@ -126,17 +125,15 @@ JUDGES: dict[str, Callable[[Any, list[str | None]], None]] = {
 def test_the_checks_refuse_a_contestant_that_misbehaves(
     adapter: Adapter, judge: str, build: Callable[[Any], Any]
 ) -> None:
-    recorder = contestants.Recorder()
-    request = adapter.request(LOGOUT_PATH if judge == "logs_out" else "/items/42", signed_in(TOKEN))
-    answer = adapter.answer(build(getattr(recorder, adapter.name)), request)
+    path = LOGOUT_PATH if judge == "logs_out" else "/items/42"
+    answer = adapter.answer(build(contestants.ECHO[adapter.name]), path, signed_in(TOKEN))
     with pytest.raises(checks.MisbehavedError):
-        JUDGES[judge](answer, recorder.seen)
+        JUDGES[judge](answer)
 
 
 @pytest.mark.parametrize("adapter", [ASGI, WSGI], ids=["asgi", "wsgi"])
 def test_the_checks_accept_ours(adapter: Adapter) -> None:
     """The same checks pass ours: the refusals above are of the contestants, not of the checks."""
-    recorder = contestants.Recorder()
-    ours = contestants.OURS[adapter.name](getattr(recorder, adapter.name))
-    JUDGES["passes"](adapter.answer(ours, adapter.request(cookie=signed_in(TOKEN))), recorder.seen)
-    JUDGES["logs_out"](adapter.answer(ours, adapter.request(LOGOUT_PATH, signed_in(TOKEN))), recorder.seen)
+    ours = contestants.OURS[adapter.name](contestants.ECHO[adapter.name])
+    JUDGES["passes"](adapter.answer(ours, cookie=signed_in(TOKEN)))
+    JUDGES["logs_out"](adapter.answer(ours, LOGOUT_PATH, signed_in(TOKEN)))
