@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     started, started_at, context = time.monotonic(), datetime.now(timezone.utc), describe()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
         directory, figures = Path(temporary), {}
-        setup.dump(directory / "setup.json")  # for the processes the suites start
+        setup.dump(directory / "setup.pickle")  # for the processes the suites start
         for module, doing in SUITES:
             print(f"[{time.monotonic() - started:5.0f} s] {doing}", file=sys.stderr, flush=True)
             figures |= module.run(setup, directory)

@@ -19,10 +19,9 @@ from webob.dec import wsgify
 
 from logout_middleware import asgi, build_logout_url, wsgi
 from tests.support.apps import echo_asgi, echo_wsgi
-from tests.support.transports import asgi_sender
 
-from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE
-from .drivers import Adapter, App
+from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, asgi_scope
+from .drivers import Adapter, App, run_asgi
 from .provider import SESSION_SECRET, Setup
 
 CLIENT_ID = "bench-client"
@@ -95,13 +94,18 @@ def with_session(app: App) -> App:
 
 def session_cookie(session: dict[str, Any]) -> str:
     """The ``session`` cookie SessionMiddleware sets for *session*, minted by SessionMiddleware itself."""
+    started: list[dict[str, Any]] = []
 
     async def sign_in(scope: Any, receive: Any, send: Any) -> None:
         scope["session"].update(session)
         await hello_asgi(scope, receive, send)
 
-    [line] = asgi_sender(with_session(sign_in))("GET", "/", {}).get_all("set-cookie")
-    return line.partition("=")[2].partition(";")[0]
+    async def keep(message: dict[str, Any]) -> None:
+        started.append(message)
+
+    run_asgi(with_session(sign_in), [asgi_scope()], keep)
+    [line] = [value for name, value in started[0]["headers"] if name == b"set-cookie"]
+    return line.decode("latin-1").partition("=")[2].partition(";")[0]
 
 
 def _logout_url(id_token: str | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -59,14 +59,14 @@ def _start_response(*args: Any) -> Callable[[bytes], None]:
     return _no_write
 
 
-def run_asgi(app: App, scopes: Iterable[Request]) -> float:
-    """Send each scope through *app*; the seconds it took."""
+def run_asgi(app: App, scopes: Iterable[Request], send: Callable[[Any], Awaitable[None]] = _discard) -> float:
+    """Send each scope through *app*, what it sends to *send*; the seconds it took."""
 
     async def drive() -> float:
         start = perf_counter()
         for scope in scopes:
             # A new scope per request, as servers hand out: SessionMiddleware and ours write into it.
-            await app(scope.copy(), _receive, _discard)
+            await app(scope.copy(), _receive, send)
         return perf_counter() - start
 
     return _loop.run_until_complete(drive())
@@ -97,19 +97,6 @@ class Adapter:
     def timer(self, app: App, request: Request) -> TimeFunc:
         """pyperf's time function for *app* answering *request* over and over."""
         return lambda loops: self.run(app, itertools.repeat(request, loops))
-
-    def new_sessions_timer(self, build: Callable[[], App], requests: list[Request]) -> TimeFunc:
-        """pyperf's time function for requests that each bring a session the middleware has not seen.
-
-        Each instance answers each request once, then a new one built off the
-        clock takes over: however many loops pyperf asks for, none is a cache hit.
-        """
-
-        def time_func(loops: int) -> float:
-            chunks = range(0, loops, len(requests))
-            return sum(self.run(build(), requests[: min(len(requests), loops - start)]) for start in chunks)
-
-        return time_func
 
 
 ASGI = Adapter("asgi", asgi_scope, run_asgi)

@@ -17,7 +17,7 @@ import pyperf
 
 from . import checks, contestants
 from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, signed_in
-from .contestants import ECHO, HELLO, WRAPPERS, App, stack, url_builder
+from .contestants import ECHO, HELLO, WRAPPERS, stack, url_builder
 from .drivers import ASGI, WSGI, Adapter, Case, TimeFunc
 from .provider import STORES, Setup, open_filled
 from .report import Figure, Row, at_least, at_most
@@ -45,9 +45,9 @@ ADAPTER_KINDS = {"asgi": tuple(KINDS), "wsgi": ("none", "anonymous", "cookie", "
 _FLOORS = {"in-session": "SessionMiddleware around the floor", "signed-cookie": "the floor around it"}
 
 
-def cookie(kind: str, setup: Setup, id_token: str | None = None) -> str | None:
-    """The Cookie header a browser sends for *kind*; *id_token* stands in for the session's own."""
-    token = id_token or (setup.revoked_token if kind == "revoked" else setup.live_token)
+def cookie(kind: str, setup: Setup) -> str | None:
+    """The Cookie header a browser sends for *kind*."""
+    token = setup.revoked_token if kind == "revoked" else setup.live_token
     if kind in ("in-session", "signed-cookie"):
         return f"{VISITOR_COOKIES}; session={contestants.session_cookie({'id_token': token})}"
     return {"none": None, "anonymous": VISITOR_COOKIES}.get(kind, signed_in(token))
@@ -143,29 +143,6 @@ def _returning(adapter: Adapter, kind: str, store_name: str, setup: Setup) -> Ca
     return Case(row, check, prepare)
 
 
-def _new(adapter: Adapter, kind: str, setup: Setup) -> Case:
-    what = {"cookie": "id_token cookie never seen: RS256 checked",
-            "signed-cookie": "signed session cookie never seen: its HMAC checked"}[kind]  # fmt: skip
-    row = Row(f"{adapter.name.upper()} new session, memory store", what, f"{adapter.name}/session/memory/new-{kind}",
-              f"{adapter.name}/session/floor/{kind}", "difference", versus="the floor, same request")  # fmt: skip
-    first, sent = adapter.request(cookie=cookie("cookie", setup)), [cookie(kind, setup, t) for t in setup.new_tokens]
-
-    def primed(app: App) -> App:
-        adapter.run(app, [first])  # fetches the provider's keys, as the first request of a process does
-        return app
-
-    def check() -> None:
-        app = primed(stack(adapter, kind, open_filled(setup, "memory"), setup)(ECHO[adapter.name]))
-        checks.passes(row.figure, adapter.answer(app, cookie=sent[0]), sent=sent[0])
-
-    def prepare() -> TimeFunc:
-        build = stack(adapter, kind, open_filled(setup, "memory"), setup)
-        requests = [adapter.request(cookie=header) for header in sent]
-        return adapter.new_sessions_timer(lambda: primed(build(HELLO[adapter.name])), requests)
-
-    return Case(row, check, prepare)
-
-
 def cases(setup: Setup) -> list[Case]:
     # pyperf times one case after another: what is compared runs side by side, so that a change in the
     # machine's load between the two is as small as it can be.
@@ -179,8 +156,6 @@ def cases(setup: Setup) -> list[Case]:
     for adapter in (ASGI, WSGI):
         for kind in ADAPTER_KINDS[adapter.name]:
             found += [_returning(adapter, kind, store, setup) for store in ("floor", *STORES)]
-            if kind in ("cookie", "signed-cookie"):
-                found.append(_new(adapter, kind, setup))
     return found
 
 
@@ -197,7 +172,7 @@ def _forward(command: list[str], args: Namespace) -> None:
 
 def main() -> None:
     runner = pyperf.Runner(program_args=("-m", "benchmarks.inprocess"), add_cmdline_args=_forward)
-    runner.argparser.add_argument("--setup", required=True, help="the JSON file describing the provider and stores")
+    runner.argparser.add_argument("--setup", required=True, help="the file describing the provider and stores")
     runner.argparser.add_argument("--cases", default="", help="only the cases whose name holds this text")
     args = runner.parse_args()
     for case in cases(Setup.load(args.setup)):
@@ -210,7 +185,7 @@ def main() -> None:
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:
     """Every case under pyperf, its progress on stderr, and pyperf's own file as *directory*/pyperf.json.gz."""
     output = directory / "pyperf.json.gz"
-    command = [sys.executable, "-m", "benchmarks.inprocess", "--setup", str(directory / "setup.json")]
+    command = [sys.executable, "-m", "benchmarks.inprocess", "--setup", str(directory / "setup.pickle")]
     subprocess.run([*command, *setup.plan.pyperf_args, "--output", str(output)], stdout=sys.stderr, check=True)
     suite = pyperf.BenchmarkSuite.load(str(output))
     return {bench.get_name(): Figure("s", tuple(bench.get_values())) for bench in suite.get_benchmarks()}

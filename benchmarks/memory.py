@@ -1,8 +1,8 @@
-"""Memory: a process's peak resident size (VmHWM) after many requests, and whether it still grows.
+"""Floods and long runs: what a request with a cookie never seen costs, and whether a process's memory stays bounded.
 
-Each variant runs apart; its peak is read after half the requests and at the end, since a process whose memory
-is bounded stops raising it.  The floods go through ours with checks on (ASGI only: the check is the core's),
-each request with a cookie never seen before.
+Each variant runs apart, one after another.  The floods go through ours with checks on (ASGI only: the check is
+the core's), each request with a cookie never seen before: each thousand is timed, and the peak resident size
+(VmHWM) is read after half the requests and at the end, since a process whose memory is bounded stops raising it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import base64
 import itertools
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,11 @@ from .drivers import ASGI, WSGI, Adapter, Request
 from .provider import Setup, open_filled
 from .report import Figure, Row, at_most
 
-#: The variants, the longest first: two run at a time.
 VARIANTS = ("asgi-forged-token", "asgi-new-session", "asgi-forged-session", "asgi-none", "asgi-logout-bare",
             "asgi-logout-ours", "wsgi-logout-bare", "wsgi-logout-ours")  # fmt: skip
-_FLOODS = {"forged-token": "a forged id_token cookie each (its RS256 signature fails)",
-           "forged-session": "a forged signed session cookie each (its HMAC fails)",
-           "new-session": "a new valid signed session each (the caches fill up to their bound)"}  # fmt: skip
+_FLOODS = {"forged-token": "a forged id_token cookie each: its RS256 signature checked (and refused)",
+           "forged-session": "a forged signed session cookie each: its HMAC checked (and refused)",
+           "new-session": "a new valid signed session each: its HMAC checked, the caches filled up"}  # fmt: skip
 
 
 def _requests(adapter: Adapter, kind: str, setup: Setup) -> Iterator[Request]:
@@ -52,14 +50,14 @@ def _requests(adapter: Adapter, kind: str, setup: Setup) -> Iterator[Request]:
         yield adapter.request(cookie=f"{VISITOR_COOKIES}; session={session}")
 
 
-def _send(adapter: Adapter, app: Any, requests: Iterator[Request], count: int) -> None:
-    # A thousand at a time, made before they go: minting a session cookie runs SessionMiddleware on the event loop.
-    for start in range(0, count, 1000):
-        adapter.run(app, list(itertools.islice(requests, min(1000, count - start))))
+def _send(adapter: Adapter, app: Any, requests: Iterator[Request], count: int) -> list[float]:
+    """Seconds a request, a thousand at a time, each thousand made before it goes (off the clock)."""
+    chunks = [list(itertools.islice(requests, min(1000, count - start))) for start in range(0, count, 1000)]
+    return [adapter.run(app, chunk) / len(chunk) for chunk in chunks]
 
 
-def measure(variant: str, setup_file: str) -> dict[str, float]:
-    """Run *variant* in this process: its peak RSS half-way and at the end.
+def measure(variant: str, setup_file: str) -> dict[str, Any]:
+    """Run *variant* in this process: the seconds each request took, its peak RSS half-way and at the end.
 
     The peak only ever grows: a process that frees and reuses memory reaches the same peak again.
     """
@@ -73,21 +71,22 @@ def measure(variant: str, setup_file: str) -> dict[str, float]:
         driver.run(app, [driver.request(cookie=signed_in(setup.live_token))])  # fetches the keys, in every flood alike
     count = setup.plan.logouts if kind.startswith("logout") else setup.plan.flood
     requests = _requests(driver, kind, setup)
-    _send(driver, app, requests, count // 2)
+    seconds = _send(driver, app, requests, count // 2)
     half = process_size("VmHWM")
-    _send(driver, app, requests, count - count // 2)
-    return {"half": half, "peak": process_size("VmHWM")}
+    seconds += _send(driver, app, requests, count - count // 2)
+    return {"seconds": seconds, "half": half, "peak": process_size("VmHWM")}
 
 
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:
-    """Every variant apart, two at a time: nothing here is a time, so they may share CPUs."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        measured = pool.map(lambda variant: measured_apart(measure, variant, str(directory / "setup.json")), VARIANTS)
-        return {f"memory/{variant}/{name}": Figure("B", (float(size),))
-                for variant, sizes in zip(VARIANTS, measured, strict=True) for name, size in sizes.items()}  # fmt: skip
+    figures = {}
+    for variant in VARIANTS:
+        measured = measured_apart(measure, variant, str(directory / "setup.pickle"))
+        figures |= {f"memory/{variant}/seconds": Figure("s", tuple(measured["seconds"]))}
+        figures |= {f"memory/{variant}/{name}": Figure("B", (float(measured[name]),)) for name in ("half", "peak")}
+    return figures
 
 
-def _row(section: str, case: str, variant: str, *, bounded: bool = True) -> Row:
+def _peak(section: str, case: str, variant: str, *, bounded: bool = True) -> Row:
     """A variant's peak RSS; where it must be *bounded*, against its peak half-way."""
     if not bounded:
         return Row(section, case, f"memory/{variant}/peak")
@@ -96,11 +95,14 @@ def _row(section: str, case: str, variant: str, *, bounded: bool = True) -> Row:
 
 
 def rows(setup: Setup) -> list[Row]:
-    section = f"Memory, ASGI, {setup.plan.flood:,} requests through the check"
-    found = [_row(section, "no cookie", "asgi-none", bounded=False)]
-    found += [_row(section, case, f"asgi-{kind}") for kind, case in _FLOODS.items()]
+    section = f"Floods, ASGI, {setup.plan.flood:,} requests through the check, memory store"
+    found = [Row(section + ": seconds a request", "no cookie", "memory/asgi-none/seconds")]
+    found += [Row(section + ": seconds a request", case, f"memory/asgi-{kind}/seconds", "memory/asgi-none/seconds",
+                  "difference") for kind, case in _FLOODS.items()]  # fmt: skip
+    found += [_peak(section + ": peak RSS", "no cookie", "asgi-none", bounded=False)]
+    found += [_peak(section + ": peak RSS", case, f"asgi-{kind}") for kind, case in _FLOODS.items()]
     for adapter in ("asgi", "wsgi"):
-        section = f"Memory, {adapter.upper()}, {setup.plan.logouts:,} logouts"
-        found += [_row(section, "the bare app", f"{adapter}-logout-bare", bounded=False),
-                  _row(section, "ours, checks off", f"{adapter}-logout-ours")]  # fmt: skip
+        section = f"Memory, {adapter.upper()}, {setup.plan.logouts:,} logouts: peak RSS"
+        found += [_peak(section, "the bare app", f"{adapter}-logout-bare", bounded=False),
+                  _peak(section, "ours, checks off", f"{adapter}-logout-ours")]  # fmt: skip
     return found

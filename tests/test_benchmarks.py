@@ -33,10 +33,10 @@ IN_PROCESS = {
     "wsgi/logout/wsgify", "url/ours", "url/urlencode", "url/authing",
     *(f"{a}/session/{store}/{kind}" for a, kinds in _KINDS.items() for store in ("floor", "memory", "sqlite", "redis")
       for kind in kinds),
-    "asgi/session/memory/new-cookie", "wsgi/session/memory/new-cookie", "asgi/session/memory/new-signed-cookie",
 }  # fmt: skip
 FIGURES = IN_PROCESS | {
-    *(f"memory/asgi-{kind}/peak" for kind in ("none", "forged-token", "forged-session", "new-session")),
+    *(f"memory/asgi-{kind}/{figure}" for kind in ("none", "forged-token", "forged-session", "new-session")
+      for figure in ("seconds", "peak")),
     *(f"memory/{a}-logout-{app}/peak" for a in ("asgi", "wsgi") for app in ("bare", "ours")),
     *(f"served/{server}/{app}" for server in ("uvicorn", "gunicorn") for app in ("bare", "ours", "ours-logout")),
     "gateway/anonymous", "gateway/signed-in", "gateway/revoked",
