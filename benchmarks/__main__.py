@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import pyperf
 
 from tests.support.nginx_server import nginx_binary
 
@@ -49,22 +50,13 @@ def _first_line(*command: str, exits_with: int = 0) -> str:
 
 
 def describe() -> dict[str, Any]:
-    """Where the figures came from: whether two result files can be compared."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.machine())  # fmt: skip
+    """What the figures came from besides what pyperf records of the machine: whether two runs can be compared."""
     dirty = _first_line("git", "status", "--porcelain", "--untracked-files=no")
-    return {"machine": {"platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(),
-                        "load_average_at_start": [round(value, 2) for value in os.getloadavg()]},
-            "python": platform.python_version(), "packages": {name: metadata.version(name) for name in _PACKAGES},
+    return {"load_average_at_start": [round(value, 2) for value in os.getloadavg()],
+            "packages": {name: metadata.version(name) for name in _PACKAGES},
             "tools": {"wrk": _first_line("wrk", "--version", exits_with=1), "nginx": _first_line(nginx_binary(), "-v"),
                       "redis-server": _first_line("redis-server", "--version")},
             "git_commit": _first_line("git", "rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")}  # fmt: skip
-
-
-def _write(path: Path, text: str) -> None:
-    # Whole or not at all: a run cut short leaves the last good file in place.
-    path.with_name(path.name + ".partial").write_text(text)
-    os.replace(path.with_name(path.name + ".partial"), path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,14 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     targets = [row for row in evaluated if row["met"] is not None]
     met = sum(row["met"] for row in targets)
     summary = f"{met} of {len(targets)} targets met; {plan.name} run, {time.monotonic() - started:.0f} s"
-    context["machine"]["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     document = {"command": command, "plan": plan.name, "started_at": started_at.isoformat(timespec="seconds"),
-                "duration_seconds": round(time.monotonic() - started), **context, "pyperf_args": plan.pyperf_args,
+                "duration_seconds": round(time.monotonic() - started), **context,
+                "load_average_at_end": [round(value, 2) for value in os.getloadavg()], "pyperf_args": plan.pyperf_args,
+                # The machine and Python as pyperf records them (platform, CPU model and count, Python version).
+                "machine": pyperf.BenchmarkSuite.load(str(out / "pyperf.json.gz")).get_metadata(),
                 "targets_met": met, "targets": len(targets), "rows": evaluated,
                 "figures": {name: dataclasses.asdict(figure) for name, figure in figures.items()}}  # fmt: skip
-    _write(out / "latest.json", json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    (out / "latest.json").write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     table = report.markdown(evaluated)
-    _write(out / "latest.md", f"{table}\n{summary}: `{command}` at {context['git_commit']}.\n")
+    (out / "latest.md").write_text(f"{table}\n{summary}: `{command}` at {context['git_commit']}.\n")
     report.chart(evaluated, out / "overhead.png", f"{command} at {context['git_commit']}, {started_at:%Y-%m-%d}")
     print(table)
     print(summary + (" (a smoke run: its figures are noise)" if args.quick else ""))

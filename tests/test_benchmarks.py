@@ -40,8 +40,9 @@ FIGURES = IN_PROCESS | {
     *(f"memory/{a}-logout-{app}/peak" for a in ("asgi", "wsgi") for app in ("bare", "ours")),
     *(f"served/{server}/{app}" for server in ("uvicorn", "gunicorn") for app in ("bare", "ours", "ours-logout")),
     "gateway/anonymous", "gateway/signed-in", "gateway/revoked",
-    *(f"scale/{store}/{figure}" for store in ("redis", "sqlite") for figure in ("sync", "rss-before", "rss-after")),
-    "scale/check/10", "scale/check/many", "scale/sqlite/check",
+    *(f"scale/{store}/{figure}" for store in ("redis", "sqlite") for figure in ("sync", "rss-before", "rss-after",
+                                                                                "check")),
+    "scale/redis/check-small",
     *(f"scale/writes/{where}-{writers}" for where in ("redis", "cluster") for writers in ("one", "many")),
 }  # fmt: skip
 TARGETS = {
@@ -51,7 +52,7 @@ TARGETS = {
       ("wsgi", ("cookie",))) for store in ("memory", "sqlite", "redis") for kind in kinds),
     *(f"memory/asgi-{kind}/peak" for kind in ("forged-token", "forged-session", "new-session")),
     "memory/asgi-logout-ours/peak", "memory/wsgi-logout-ours/peak", "served/uvicorn/ours", "served/gunicorn/ours",
-    "gateway/signed-in", "gateway/revoked", "scale/redis/sync", "scale/redis/rss-after", "scale/check/many",
+    "gateway/signed-in", "gateway/revoked", "scale/redis/sync", "scale/redis/rss-after", "scale/redis/check",
 }  # fmt: skip
 
 
