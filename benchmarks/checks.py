@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 
 from tests.support.transports import Raw
 
-from .browser import END_SESSION
+from .browser import END_SESSION, LOGIN_COOKIES
 
 
 class MisbehavedError(RuntimeError):
@@ -36,7 +36,11 @@ def seen(answer: Raw) -> str | None:
     return None if cookie in ("None", "") else cookie
 
 
-def passes(name: str, answer: Raw, *, sent: str | None) -> None:
+#: What each check is handed: the contestant's name, its answer to one request, and that request's Cookie header.
+Check = Callable[[str, Raw, "str | None"], None]
+
+
+def passes(name: str, answer: Raw, sent: str | None) -> None:
     """A request to let through reached the echo app as it came, and the answer deletes nothing."""
     _fail_unless(name, [
         (answer.status == 200 and answer.body.startswith(b"app saw"), f"answered {answer.status} {answer.body[:40]!r}"),
@@ -45,9 +49,9 @@ def passes(name: str, answer: Raw, *, sent: str | None) -> None:
     ])  # fmt: skip
 
 
-def strips(name: str, answer: Raw, *, sent: str, login_cookies: Iterable[str]) -> None:
+def strips(name: str, answer: Raw, sent: str | None) -> None:
     """A revoked session's request reached the echo app without its login cookies, and the answer deletes them."""
-    login = set(login_cookies)
+    login = set(LOGIN_COOKIES)
     _fail_unless(name, [
         (answer.status == 200, f"answered {answer.status}, not the app's 200"),
         (_names(seen(answer)) == _names(sent) - login, f"the app saw the cookies {seen(answer)!r:.200}"),
@@ -55,9 +59,10 @@ def strips(name: str, answer: Raw, *, sent: str, login_cookies: Iterable[str]) -
     ])  # fmt: skip
 
 
-def logs_out(name: str, answer: Raw, *, id_token: str, login_cookies: Iterable[str]) -> None:
-    """A logout answers 303 to the end-session URL with the id_token as the hint, deleting the login cookies."""
-    location, login = (answer.get_all("location") or [""])[0], set(login_cookies)
+def logs_out(name: str, answer: Raw, sent: str | None) -> None:
+    """A logout answers 303 to the end-session URL with the id_token sent as the hint, deleting the login cookies."""
+    id_token = dict(pair.partition("=")[::2] for pair in (sent or "").split("; ")).get("id_token")
+    location, login = (answer.get_all("location") or [""])[0], set(LOGIN_COOKIES)
     _fail_unless(name, [
         (answer.status == 303, f"answered {answer.status}, not 303"),
         (location.startswith(END_SESSION + "?") and f"id_token_hint={id_token}" in location,

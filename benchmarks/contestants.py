@@ -22,7 +22,7 @@ from tests.support.apps import echo_asgi, echo_wsgi
 
 from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, asgi_scope
 from .drivers import Adapter, App, run_asgi
-from .provider import SESSION_SECRET, Setup
+from .provider import SESSION_SECRET, Setup, open_filled
 
 CLIENT_ID = "bench-client"
 #: Ours with checks off: what every app gets without a receiver, forward-auth or enforce_revocations.
@@ -165,14 +165,14 @@ WRAPPERS = {
 }  # fmt: skip
 
 
-def stack(adapter: Adapter, kind: str, store: Any, setup: Setup) -> Callable[[App], App]:
-    """The contestant for *kind* around an app: ours checking against *store*, or the floor when it is None."""
+def stack(adapter: Adapter, kind: str, setup: Setup, store: str | None) -> Callable[[App], App]:
+    """The contestant for *kind* around an app: ours checking against the *store* named, or the floor when None."""
 
     def middleware(app: App) -> App:
         if store is None:
             return WRAPPERS[adapter.name]["class"](app)
         options = {"issuer": setup.issuer, "client_id": setup.client_id, "enforce_revocations": True,
-                   "revocation_store": store}  # fmt: skip
+                   "revocation_store": open_filled(setup, store)}  # fmt: skip
         if kind in ("in-session", "signed-cookie"):
             options["clear_cookies"] = ()  # the session cookie is the framework's, not a login cookie of its own
         if kind == "signed-cookie":

@@ -6,20 +6,22 @@ pyperf times only its own, which is why a case builds its contestant (and opens 
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import timeit
 from argparse import Namespace
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pyperf
 
 from . import checks, contestants
-from .browser import APP_PATH, LOGIN_COOKIES, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, signed_in
-from .contestants import ECHO, HELLO, WRAPPERS, stack, url_builder
+from .browser import APP_PATH, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, signed_in
+from .contestants import ECHO, HELLO, WRAPPERS, App, stack, url_builder
 from .drivers import ASGI, WSGI, Adapter, Case, TimeFunc
-from .provider import STORES, Setup, open_filled
+from .provider import STORES, Setup
 from .report import Figure, Row, at_least, at_most
 
 #: The pass-through contestants: what each is called, and what it is compared with.
@@ -73,22 +75,6 @@ def _logout_row(adapter: str, key: str) -> Row:
                "speedup", target=at_least(2, "≥ 2x faster"))  # fmt: skip
 
 
-def _pass_case(adapter: Adapter, group: str, key: str, setup: Setup) -> Case:
-    row = _logout_row(adapter.name, key) if group == "logout" else _pass_row(adapter.name, group, key)
-    sent, build = signed_in(setup.live_token), WRAPPERS[adapter.name][key]
-    path, root_path = LOGOUT_PATH if group == "logout" else APP_PATH, _MOUNTS.get(group, "")
-    request = adapter.request(path, sent, root_path=root_path)
-
-    def check() -> None:
-        answer = adapter.answer(build(ECHO[adapter.name]), path, sent, root_path=root_path)
-        if group == "logout":
-            checks.logs_out(row.figure, answer, id_token=setup.live_token, login_cookies=LOGIN_COOKIES)
-        else:
-            checks.passes(row.figure, answer, sent=sent)
-
-    return Case(row, check, lambda: adapter.timer(build(HELLO[adapter.name]), request))
-
-
 _URL_ROWS = {
     "urlencode": Row("build_logout_url", "endpoint + '?' + urlencode({...}), the same URL", "url/urlencode"),
     "authing": Row("build_logout_url", "Authing AuthenticationClient.build_logout_url, unencoded", "url/authing"),
@@ -108,9 +94,9 @@ def _url_case(key: str, setup: Setup) -> Case:
     return Case(_URL_ROWS[key], check, lambda: timeit.Timer(url_builder(key, setup.live_token)).timeit)
 
 
-def _check_row(adapter: str, kind: str, store: str, setup: Setup) -> Row:
+def _check_row(adapter: str, kind: str, store: str | None, setup: Setup) -> Row:
     section, floor = f"{adapter.upper()} per-request check", f"{adapter}/session/floor/{kind}"
-    if store == "floor":
+    if store is None:
         return Row(f"{section}, the floor", f"{KINDS[kind]}: {_FLOORS.get(kind, 'the do-nothing class')}", floor)
     target = at_most(2e-6, "≤ +2 µs over the floor") if kind in RETURNING else None
     return Row(f"{section}, {store} store ({setup.plan.revocations:,} revocations)", KINDS[kind],
@@ -118,44 +104,37 @@ def _check_row(adapter: str, kind: str, store: str, setup: Setup) -> Row:
                versus="the floor, same request")  # fmt: skip
 
 
-def _returning(adapter: Adapter, kind: str, store_name: str, setup: Setup) -> Case:
-    row, sent = _check_row(adapter.name, kind, store_name, setup), cookie(kind, setup)
-    request = adapter.request(cookie=sent)
-
-    def opened() -> Any:
-        return None if store_name == "floor" else open_filled(setup, store_name)
-
-    def check() -> None:
-        store = opened()
-        answer = adapter.answer(stack(adapter, kind, store, setup)(ECHO[adapter.name]), cookie=sent)
-        if store is not None:
-            store.close()  # a Redis store's thread would go on listening in pyperf's main process
-        if kind == "revoked" and store_name != "floor":
-            checks.strips(row.figure, answer, sent=sent or "", login_cookies=LOGIN_COOKIES)
-        else:
-            checks.passes(row.figure, answer, sent=sent)
+def _app_case(row: Row, adapter: Adapter, around: Callable[[App], App], sent: str | None, *, path: str = APP_PATH,
+              root_path: str = "", check: checks.Check = checks.passes) -> Case:  # fmt: skip
+    """A contestant *around* an app answering one request, *sent* its Cookie header."""
+    request = adapter.request(path, sent, root_path=root_path)
 
     def prepare() -> TimeFunc:
-        app = stack(adapter, kind, opened(), setup)(HELLO[adapter.name])
+        app = around(HELLO[adapter.name])
         adapter.run(app, [request])  # the keys are fetched and the session seen: from now on it returns
         return adapter.timer(app, request)
 
-    return Case(row, check, prepare)
+    answer = partial(adapter.answer, path=path, cookie=sent, root_path=root_path)
+    return Case(row, lambda: check(row.figure, answer(around(ECHO[adapter.name])), sent), prepare)
 
 
 def cases(setup: Setup) -> list[Case]:
     # pyperf times one case after another: what is compared runs side by side, so that a change in the
     # machine's load between the two is as small as it can be.
-    found = []
+    found, sent = [], signed_in(setup.live_token)
     for adapter in (ASGI, WSGI):
+        wrappers, alternative = WRAPPERS[adapter.name], _ALTERNATIVE[adapter.name][0]
         for group, root_path in _MOUNTS.items():
-            keys = [key for key in WRAPPERS[adapter.name] if not root_path or key != _ALTERNATIVE[adapter.name][0]]
-            found += [_pass_case(adapter, group, key, setup) for key in keys]
-        found += [_pass_case(adapter, "logout", key, setup) for key in (_ALTERNATIVE[adapter.name][0], "ours")]
+            found += [_app_case(_pass_row(adapter.name, group, key), adapter, wrappers[key], sent, root_path=root_path)
+                      for key in wrappers if not root_path or key != alternative]  # fmt: skip
+        found += [_app_case(_logout_row(adapter.name, key), adapter, wrappers[key], sent, path=LOGOUT_PATH,
+                            check=checks.logs_out) for key in (alternative, "ours")]  # fmt: skip
     found += [_url_case(key, setup) for key in _URL_ROWS]
     for adapter in (ASGI, WSGI):
-        for kind in ADAPTER_KINDS[adapter.name]:
-            found += [_returning(adapter, kind, store, setup) for store in ("floor", *STORES)]
+        for kind, store in itertools.product(ADAPTER_KINDS[adapter.name], (None, *STORES)):
+            check = checks.strips if kind == "revoked" and store else checks.passes
+            found.append(_app_case(_check_row(adapter.name, kind, store, setup), adapter,
+                                   stack(adapter, kind, setup, store), cookie(kind, setup), check=check))  # fmt: skip
     return found
 
 

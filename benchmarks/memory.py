@@ -19,7 +19,7 @@ from .apart import measured_apart, process_size
 from .browser import LOGOUT_PATH, VISITOR_COOKIES, signed_in
 from .contestants import HELLO, OURS, stack
 from .drivers import ASGI, WSGI, Adapter, Request
-from .provider import Setup, open_filled
+from .provider import Setup
 from .report import Figure, Row, at_most
 
 VARIANTS = ("asgi-forged-token", "asgi-new-session", "asgi-forged-session", "asgi-none", "asgi-logout-bare",
@@ -66,8 +66,7 @@ def measure(variant: str, setup_file: str) -> dict[str, Any]:
     if kind.startswith("logout"):
         app = OURS[adapter](hello) if kind == "logout-ours" else hello
     else:
-        store = open_filled(setup, "memory")
-        app = stack(driver, "signed-cookie" if "session" in kind else "cookie", store, setup)(hello)
+        app = stack(driver, "signed-cookie" if "session" in kind else "cookie", setup, "memory")(hello)
         driver.run(app, [driver.request(cookie=signed_in(setup.live_token))])  # fetches the keys, in every flood alike
     count = setup.plan.logouts if kind.startswith("logout") else setup.plan.flood
     requests = _requests(driver, kind, setup)

@@ -96,13 +96,17 @@ def fill(store: RevocationStore, issuer: str, count: int) -> None:
 
 
 def open_filled(setup: Setup, name: str) -> RevocationStore:
-    """The store *name* (one of STORES), holding the plan's revocations."""
-    store = open_store(setup.urls.get(name, "memory://"))
-    if name == "memory":
-        fill(store, setup.issuer, setup.plan.revocations)
-    if name == "redis" and not store.wait_until_synced(10.0):  # type: ignore[attr-defined]
-        raise RuntimeError("the Redis store did not load the revocations from redis-server within 10 s")
-    return store
+    """The store *name* (one of STORES), holding the plan's revocations: opened once a process, as apps do."""
+    if name not in _opened:
+        store = _opened[name] = open_store(setup.urls.get(name, "memory://"))
+        if name == "memory":
+            fill(store, setup.issuer, setup.plan.revocations)
+        if name == "redis" and not store.wait_until_synced(10.0):  # type: ignore[attr-defined]
+            raise RuntimeError("the Redis store did not load the revocations from redis-server within 10 s")
+    return _opened[name]
+
+
+_opened: dict[str, RevocationStore] = {}
 
 
 @contextmanager

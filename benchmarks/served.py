@@ -19,7 +19,7 @@ from tests.support.servers import QUIET_GUNICORN, QUIET_UVICORN, REPO_ROOT, serv
 from tests.support.transports import http_sender
 
 from . import checks
-from .browser import APP_PATH, END_SESSION, LOGIN_COOKIES, LOGOUT_PATH, header_lines, signed_in
+from .browser import APP_PATH, END_SESSION, LOGOUT_PATH, header_lines, signed_in
 from .provider import Plan, Setup, fill, id_token
 from .report import Figure, Row, at_least
 
@@ -92,7 +92,7 @@ def _served(setup: Setup, plan: Plan) -> dict[str, Figure]:
             os.sched_setaffinity(0, available)
         for server in ("uvicorn", "gunicorn"):  # wrk sees each answer's status, not what a logout does
             answer = http_sender(urls[server, "ours"])("GET", LOGOUT_PATH, {"Cookie": cookie})
-            checks.logs_out(f"{server}/ours", answer, id_token=setup.live_token, login_cookies=LOGIN_COOKIES)
+            checks.logs_out(f"{server}/ours", answer, cookie)
 
         def measure(figure: str) -> float:
             server, app, path = LOADS[figure]

@@ -19,7 +19,7 @@ import pyperf
 import pytest
 
 from benchmarks import checks, contestants
-from benchmarks.browser import LOGIN_COOKIES, LOGOUT_PATH, signed_in
+from benchmarks.browser import LOGOUT_PATH, signed_in
 from benchmarks.drivers import ASGI, WSGI, Adapter
 from tests.support.servers import REPO_ROOT
 
@@ -106,11 +106,7 @@ def _half_logout(app: Any) -> Any:
 
 
 #: How each check judges the answer to a request for the app (sent with a signed-in browser's cookies) or for logout.
-JUDGES: dict[str, Callable[[Any], None]] = {
-    "passes": lambda answer: checks.passes("broken", answer, sent=signed_in(TOKEN)),
-    "strips": lambda answer: checks.strips("broken", answer, sent=signed_in(TOKEN), login_cookies=LOGIN_COOKIES),
-    "logs_out": lambda answer: checks.logs_out("broken", answer, id_token=TOKEN, login_cookies=LOGIN_COOKIES),
-}
+JUDGES = {"passes": checks.passes, "strips": checks.strips, "logs_out": checks.logs_out}
 
 
 @pytest.mark.parametrize(
@@ -129,12 +125,12 @@ def test_the_checks_refuse_a_contestant_that_misbehaves(
     path = LOGOUT_PATH if judge == "logs_out" else "/items/42"
     answer = adapter.answer(build(contestants.ECHO[adapter.name]), path, signed_in(TOKEN))
     with pytest.raises(checks.MisbehavedError):
-        JUDGES[judge](answer)
+        JUDGES[judge]("broken", answer, signed_in(TOKEN))
 
 
 @pytest.mark.parametrize("adapter", [ASGI, WSGI], ids=["asgi", "wsgi"])
 def test_the_checks_accept_ours(adapter: Adapter) -> None:
     """The same checks pass ours: the refusals above are of the contestants, not of the checks."""
     ours = contestants.OURS[adapter.name](contestants.ECHO[adapter.name])
-    JUDGES["passes"](adapter.answer(ours, cookie=signed_in(TOKEN)))
-    JUDGES["logs_out"](adapter.answer(ours, LOGOUT_PATH, signed_in(TOKEN)))
+    checks.passes("ours", adapter.answer(ours, cookie=signed_in(TOKEN)), signed_in(TOKEN))
+    checks.logs_out("ours", adapter.answer(ours, LOGOUT_PATH, signed_in(TOKEN)), signed_in(TOKEN))
