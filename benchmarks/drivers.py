@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ from typing import Any
 from tests.support.transports import Raw, asgi_sender, wsgi_sender
 
 from .browser import APP_PATH, BROWSER_HEADERS, HOST, Request, asgi_scope, wsgi_environ
-from .report import Row
 
 App = Callable[..., Any]
 #: What pyperf times: run the contestant *loops* times, return the seconds it took.
@@ -21,26 +19,6 @@ TimeFunc = Callable[[int], float]
 
 _BODY = {"type": "http.request", "body": b"", "more_body": False}
 _loop = asyncio.new_event_loop()
-
-
-@dataclass(frozen=True)
-class Case:
-    """One in-process benchmark: its row (whose figure is its pyperf name), its check, and what builds it."""
-
-    row: Row
-    #: Raises MisbehavedError unless the contestant does what it is measured doing; run before its workers start.
-    check: Callable[[], None]
-    #: Builds the contestant (its keys fetched, its session seen) and returns its time function.
-    prepare: Callable[[], TimeFunc]
-
-    def time_func(self) -> TimeFunc:
-        """pyperf's time function, prepared on its first call: only in the worker that times this case."""
-        prepared = functools.cache(self.prepare)
-
-        def time_func(loops: int) -> float:
-            return prepared()(loops)
-
-        return time_func
 
 
 async def _receive() -> dict[str, Any]:

@@ -6,23 +6,37 @@ pyperf times only its own, which is why a case builds its contestant (and opens 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import subprocess
 import sys
 import timeit
 from argparse import Namespace
 from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyperf
 
 from . import checks, contestants
 from .browser import APP_PATH, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, signed_in
-from .contestants import ECHO, HELLO, WRAPPERS, App, stack, url_builder
-from .drivers import ASGI, WSGI, Adapter, Case, TimeFunc
+from .contestants import ECHO, HELLO, WRAPPERS, stack, url_builder
+from .drivers import ASGI, WSGI, Adapter, App, TimeFunc
 from .provider import STORES, Setup
 from .report import Figure, Row, at_least, at_most
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: its row (whose figure is its pyperf name), its check, and what builds it."""
+
+    row: Row
+    #: Raises MisbehavedError unless the contestant does what it is measured doing; run before its workers start.
+    check: Callable[[], None]
+    #: Builds the contestant (its keys fetched, its session seen) and returns its time function: only in the
+    #: worker that times this case.
+    prepare: Callable[[], TimeFunc]
+
 
 #: The pass-through contestants: what each is called, and what it is compared with.
 _PASS = {"bare": ("bare app", None), "function": ("do-nothing function", "bare"),
@@ -114,7 +128,7 @@ def _app_case(row: Row, adapter: Adapter, around: Callable[[App], App], sent: st
         adapter.run(app, [request])  # the keys are fetched and the session seen: from now on it returns
         return adapter.timer(app, request)
 
-    answer = partial(adapter.answer, path=path, cookie=sent, root_path=root_path)
+    answer = functools.partial(adapter.answer, path=path, cookie=sent, root_path=root_path)
     return Case(row, lambda: check(row.figure, answer(around(ECHO[adapter.name])), sent), prepare)
 
 
@@ -158,7 +172,8 @@ def main() -> None:
         if args.cases in case.row.figure:
             if not args.worker:  # once, in pyperf's main process, before the workers time it
                 case.check()
-            runner.bench_time_func(case.row.figure, case.time_func())
+            prepared = functools.cache(case.prepare)
+            runner.bench_time_func(case.row.figure, lambda loops, prepared=prepared: prepared()(loops))
 
 
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:
