@@ -39,18 +39,18 @@ def _revocations(count: int) -> list[tuple[bytes, float]]:
             for i in range(count)]  # fmt: skip
 
 
-def fill_redis(url: str, count: int) -> None:
-    """Put *count* revocations in Redis in the store's layout, in bulk."""
+def fill_redis(url: str, count: int, prefix: str = "logout:") -> None:
+    """Put *count* revocations in Redis in the store's layout under *prefix*, in bulk."""
     keys: dict[str, list[bytes]] = {}
     for digest, expiry in _revocations(count):
-        keys.setdefault(f"logout:sessions:{expiry_hour(expiry)}:{digest[0] % SHARDS}", []).append(digest)
+        keys.setdefault(f"{prefix}sessions:{expiry_hour(expiry)}:{digest[0] % SHARDS}", []).append(digest)
     with redis.Redis.from_url(url) as client:
-        client.set("logout:layout", "2")
+        client.set(f"{prefix}layout", "2")
         for key, digests in keys.items():
             pipe = client.pipeline(transaction=False)
             for start in range(0, len(digests), 5000):
                 pipe.sadd(key, *digests[start : start + 5000])
-            pipe.expireat(key, int(key.split(":")[2]) + 60).execute()
+            pipe.expireat(key, int(key.rsplit(":", 2)[1]) + 60).execute()
 
 
 def fill_sqlite(path: Path, count: int) -> None:
@@ -123,10 +123,7 @@ def run(setup: Setup, directory: Path) -> dict[str, Figure]:
     count, directory = setup.plan.scale_revocations, directory / "scale"
     with redis_server(directory / "redis") as server:
         fill_redis(server.url, count)
-        small = _redis_store(server.url, 10, "small:")  # ten revocations under another prefix, on the same server
-        for index in range(10):
-            small.revoke_session(ISSUER, f"small-{index}")
-        small.close()
+        fill_redis(server.url, 10, "small:")  # ten under another prefix, on the same server
         measured = {"redis": measured_apart(synced, server.url)}
         rates = {"redis": _write_rates(server.url, setup.plan)}
     fill_sqlite(directory / "revoked.db", count)
