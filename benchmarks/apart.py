@@ -1,14 +1,14 @@
-"""``python -m benchmarks.apart MODULE FUNCTION ARGS...``: a function's figures, measured in a process of its own."""
+"""Measurements made in a process of their own, so that its memory and its caches are theirs alone."""
 
 from __future__ import annotations
 
-import importlib
-import json
-import subprocess
-import sys
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def process_size(field: str = "VmRSS") -> int:
@@ -17,14 +17,7 @@ def process_size(field: str = "VmRSS") -> int:
     return int(line.split()[1]) * 1024
 
 
-def measured_apart(function: Callable[..., dict[str, Any]], *args: str) -> dict[str, Any]:
-    """What ``function(*args)`` returns, called in an interpreter of its own."""
-    command = [sys.executable, "-m", "benchmarks.apart", function.__module__, function.__name__, *args]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, timeout=900)
-    figures: dict[str, Any] = json.loads(done.stdout)
-    return figures
-
-
-if __name__ == "__main__":
-    module, name, *arguments = sys.argv[1:]
-    print(json.dumps(getattr(importlib.import_module(module), name)(*arguments)))
+def measured_apart(function: Callable[..., T], *args: Any) -> T:
+    """What ``function(*args)`` returns, called in a new interpreter (spawned: none of this process's memory)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result(timeout=900)

@@ -56,12 +56,12 @@ def _send(adapter: Adapter, app: Any, requests: Iterator[Request], count: int) -
     return [adapter.run(app, chunk) / len(chunk) for chunk in chunks]
 
 
-def measure(variant: str, setup_file: str) -> dict[str, Any]:
+def measure(variant: str, setup: Setup) -> dict[str, Any]:
     """Run *variant* in this process: the seconds each request took, its peak RSS half-way and at the end.
 
     The peak only ever grows: a process that frees and reuses memory reaches the same peak again.
     """
-    setup, (adapter, _, kind) = Setup.load(setup_file), variant.partition("-")
+    adapter, _, kind = variant.partition("-")
     driver, hello = (ASGI if adapter == "asgi" else WSGI), HELLO[adapter]
     if kind.startswith("logout"):
         app = OURS[adapter](hello) if kind == "logout-ours" else hello
@@ -79,7 +79,7 @@ def measure(variant: str, setup_file: str) -> dict[str, Any]:
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:
     figures = {}
     for variant in VARIANTS:
-        measured = measured_apart(measure, variant, str(directory / "setup.pickle"))
+        measured = measured_apart(measure, variant, setup)
         figures |= {f"memory/{variant}/seconds": Figure("s", tuple(measured["seconds"]))}
         figures |= {f"memory/{variant}/{name}": Figure("B", (float(measured[name]),)) for name in ("half", "peak")}
     return figures
