@@ -6,7 +6,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,21 @@ class Row:
     target: Target | None = None
     #: What the baseline is called in the table; the baseline row's case by default.
     versus: str | None = None
+
+
+def in_rounds(loads: Sequence[T], count: int, measure: Callable[[T], float], unit: str) -> dict[T, Figure]:
+    """Each load measured once a round, in an order rotated every round, after a warm-up round when there are several.
+
+    A burst of outside load then falls on every contestant alike rather than on one.
+    """
+    values: dict[T, list[float]] = {load: [] for load in loads}
+    for round_ in range(-1 if count > 1 else 0, count):
+        shift = round_ % len(loads)
+        for load in [*loads[shift:], *loads[:shift]]:
+            value = measure(load)
+            if round_ >= 0:
+                values[load].append(value)
+    return {load: Figure(unit, tuple(measured)) for load, measured in values.items()}
 
 
 def _mean(figure: Figure) -> float:

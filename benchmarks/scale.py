@@ -12,7 +12,6 @@ import time
 import timeit
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import redis
 
@@ -25,7 +24,7 @@ from tests.support.redis_server import redis_server
 
 from .apart import measured_apart, process_size
 from .provider import Plan, Setup
-from .report import Figure, Row, at_most
+from .report import Figure, Row, at_most, in_rounds
 
 ISSUER = "https://op.example"
 TTL = 86_400  # revocations spread over a day, as with the default max_token_lifetime
@@ -60,15 +59,16 @@ def fill_sqlite(path: Path, count: int) -> None:
                        _revocations(count))  # fmt: skip
 
 
-def _check_seconds(*stores: RedisStore | SQLiteStore) -> list[list[float]]:
+def _check_seconds(*stores: RedisStore | SQLiteStore) -> list[Figure]:
     """Seconds one is_revoked of a live session takes in each store: five rounds, the stores taking turns."""
-    timers = [timeit.Timer(lambda store=store: store.is_revoked(ISSUER, "a-live-session", "jane", time.time()))
-              for store in stores]  # fmt: skip
-    rounds: list[list[float]] = [[] for _ in stores]
-    for _ in range(5):
-        for timer, values in zip(timers, rounds, strict=True):
-            values.append(timer.timeit(100_000) / 100_000)
-    return rounds
+
+    def seconds(store: RedisStore | SQLiteStore) -> float:
+        def check() -> bool:
+            return store.is_revoked(ISSUER, "a-live-session", "jane", time.time())
+
+        return timeit.timeit(check, number=100_000) / 100_000
+
+    return list(in_rounds(stores, 5, seconds, "s").values())
 
 
 def _redis_store(url: str, seconds: float, prefix: str = "logout:") -> RedisStore:
@@ -78,24 +78,26 @@ def _redis_store(url: str, seconds: float, prefix: str = "logout:") -> RedisStor
     return store
 
 
-def synced(where: str) -> dict[str, Any]:
+def synced(where: str) -> tuple[dict[str, Figure], dict[str, int]]:
     """A new instance's store in step with *where* (a Redis URL, or an SQLite file): how long that took, its RSS.
 
     Then is_revoked with all of them held; against Redis, side by side with a store of ten under ``small:``.
+    And how many revocations each store holds.
     """
     before, started = process_size(), time.perf_counter()
     store = _redis_store(where, 120) if where.startswith("redis") else SQLiteStore(where)
-    figures = {"sync": time.perf_counter() - started, "rss-before": before, "rss-after": process_size(),
-               "held": len(store.revocations)}  # fmt: skip
+    figures = {"sync": Figure("s", (time.perf_counter() - started,)), "rss-before": Figure("B", (before,)),
+               "rss-after": Figure("B", (process_size(),))}  # fmt: skip
+    held = {"all": len(store.revocations)}
     if isinstance(store, RedisStore):
         small = _redis_store(where, 10, "small:")
-        figures["held-small"] = len(small.revocations)
+        held["small"] = len(small.revocations)
         figures["check"], figures["check-small"] = _check_seconds(store, small)
         small.close()
     else:
         [figures["check"]] = _check_seconds(store)
     store.close()
-    return figures
+    return figures, held
 
 
 def writes(url: str, count: int, prefix: str) -> float:
@@ -130,15 +132,11 @@ def run(setup: Setup, directory: Path) -> dict[str, Figure]:
     measured["sqlite"] = measured_apart(synced, str(directory / "revoked.db"))
     with redis_cluster(directory / "cluster", replicas=0) as cluster:
         rates["cluster"] = _write_rates(cluster.url, setup.plan)
-    held = {name: values.pop("held") for name, values in measured.items()}
-    if held | {"small": measured["redis"].pop("held-small")} != {"redis": count, "sqlite": count, "small": 10}:
+    held = {name: counts for name, (_, counts) in measured.items()}
+    if held != {"redis": {"all": count, "small": 10}, "sqlite": {"all": count}}:
         raise RuntimeError(f"the stores hold {held} revocations, not {count} (and 10)")
-
-    def figure(key: str, value: Any) -> Figure:  # the check's rounds, else one reading
-        return Figure("B" if key.startswith("rss") else "s", tuple(value) if key.startswith("check") else (value,))
-
-    figures = {f"scale/{name}/{key}": figure(key, value) for name, values in measured.items()
-               for key, value in values.items()}  # fmt: skip
+    figures = {f"scale/{name}/{key}": figure for name, (of_store, _) in measured.items()
+               for key, figure in of_store.items()}  # fmt: skip
     return figures | {f"scale/writes/{where}-{writers}": Figure("revocations/s", (rate,))
                       for where, by_writers in rates.items() for writers, rate in by_writers.items()}  # fmt: skip
 

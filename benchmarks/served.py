@@ -7,10 +7,9 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TypeVar
 
 from logout_middleware.stores import open_store
 from tests.support.gateway import gateway_stack
@@ -21,9 +20,8 @@ from tests.support.transports import http_sender
 from . import checks
 from .browser import APP_PATH, END_SESSION, LOGOUT_PATH, header_lines, signed_in
 from .provider import Plan, Setup, fill, id_token
-from .report import Figure, Row, at_least
+from .report import Figure, Row, at_least, in_rounds
 
-T = TypeVar("T")
 SERVERS = {
     ("uvicorn", "bare"): (serve_asgi, "benchmarks.contestants:hello_asgi", [*QUIET_UVICORN, "--lifespan=off"]),
     ("uvicorn", "ours"): (serve_asgi, "benchmarks.contestants:served", [*QUIET_UVICORN, "--lifespan=off", "--factory"]),
@@ -60,21 +58,6 @@ def wrk(url: str, plan: Plan, headers: Sequence[str], *, cpus: Sequence[int] = (
     return float(rate[1])
 
 
-def in_rounds(loads: Sequence[T], count: int, measure: Callable[[T], float]) -> dict[T, Figure]:
-    """Each load's req/s, once a round in an order rotated every round, after a warm-up round when there are several.
-
-    A burst of outside load then falls on every contestant alike rather than on one.
-    """
-    values: dict[T, list[float]] = {load: [] for load in loads}
-    for round_ in range(-1 if count > 1 else 0, count):
-        shift = round_ % len(loads)
-        for load in [*loads[shift:], *loads[:shift]]:
-            rate = measure(load)
-            if round_ >= 0:
-                values[load].append(rate)
-    return {load: Figure("req/s", tuple(rates)) for load, rates in values.items()}
-
-
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:
     return _served(setup, setup.plan) | _through_gateway(setup, setup.plan, directory / "gateway")
 
@@ -98,7 +81,7 @@ def _served(setup: Setup, plan: Plan) -> dict[str, Figure]:
             server, app, path = LOADS[figure]
             return wrk(urls[server, app] + path, plan, headers, cpus=available[1:2])
 
-        return in_rounds(list(LOADS), plan.rounds, measure)
+        return in_rounds(list(LOADS), plan.rounds, measure, "req/s")
 
 
 def rows(setup: Setup) -> list[Row]:
@@ -158,5 +141,5 @@ def _through_gateway(setup: Setup, plan: Plan, directory: Path) -> dict[str, Fig
                 headers = [f"Host: {GATEWAY_HOST}", *header_lines(cookies[load])]
                 return wrk(base_url + APP_PATH, plan, headers, status=GATEWAY_LOADS[load][1])
 
-            figures = in_rounds(list(GATEWAY_LOADS), plan.rounds, measure)
+            figures = in_rounds(list(GATEWAY_LOADS), plan.rounds, measure, "req/s")
     return {f"gateway/{load}": figure for load, figure in figures.items()}
