@@ -18,7 +18,6 @@ import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import pyperf
 
@@ -49,16 +48,6 @@ def _first_line(*command: str, exits_with: int = 0) -> str:
     return ((done.stdout or done.stderr).strip().splitlines() or [""])[0] if done.returncode == exits_with else ""
 
 
-def describe() -> dict[str, Any]:
-    """What the figures came from besides what pyperf records of the machine: whether two runs can be compared."""
-    dirty = _first_line("git", "status", "--porcelain", "--untracked-files=no")
-    return {"load_average_at_start": [round(value, 2) for value in os.getloadavg()],
-            "packages": {name: metadata.version(name) for name in _PACKAGES},
-            "tools": {"wrk": _first_line("wrk", "--version", exits_with=1), "nginx": _first_line(nginx_binary(), "-v"),
-                      "redis-server": _first_line("redis-server", "--version")},
-            "git_commit": _first_line("git", "rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")}  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the smoke run of the test command; figures are noise")
@@ -69,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = dataclasses.replace(plan, pyperf_args=tuple(args.pyperf.split())) if args.pyperf else plan
     out: Path = args.out or (RESULTS / "quick.tmp" if args.quick else RESULTS)
     command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
-    started, started_at, context = time.monotonic(), datetime.now(timezone.utc), describe()
+    started, started_at, load_at_start = time.monotonic(), datetime.now(timezone.utc), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
         directory, figures = Path(temporary), {}
         setup.dump(directory / "setup.pickle")  # for the processes the suites start
@@ -82,17 +71,23 @@ def main(argv: list[str] | None = None) -> int:
     targets = [row for row in evaluated if row["met"] is not None]
     met = sum(row["met"] for row in targets)
     summary = f"{met} of {len(targets)} targets met; {plan.name} run, {time.monotonic() - started:.0f} s"
+    commit = _first_line("git", "rev-parse", "--short", "HEAD")
+    commit += "-dirty" if _first_line("git", "status", "--porcelain", "--untracked-files=no") else ""
+    # Whether two runs can be compared: the machine and Python (as pyperf records them), the versions, the load.
     document = {"command": command, "plan": plan.name, "started_at": started_at.isoformat(timespec="seconds"),
-                "duration_seconds": round(time.monotonic() - started), **context,
-                "load_average_at_end": [round(value, 2) for value in os.getloadavg()], "pyperf_args": plan.pyperf_args,
-                # The machine and Python as pyperf records them (platform, CPU model and count, Python version).
+                "duration_seconds": round(time.monotonic() - started), "git_commit": commit,
                 "machine": pyperf.BenchmarkSuite.load(str(out / "pyperf.json.gz")).get_metadata(),
+                "packages": {name: metadata.version(name) for name in _PACKAGES},
+                "tools": {"wrk": _first_line("wrk", "--version", exits_with=1),
+                          "nginx": _first_line(nginx_binary(), "-v"),
+                          "redis-server": _first_line("redis-server", "--version")},
+                "load_average": {"at_start": load_at_start, "at_end": os.getloadavg()}, "pyperf_args": plan.pyperf_args,
                 "targets_met": met, "targets": len(targets), "rows": evaluated,
                 "figures": {name: dataclasses.asdict(figure) for name, figure in figures.items()}}  # fmt: skip
     (out / "latest.json").write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     table = report.markdown(evaluated)
-    (out / "latest.md").write_text(f"{table}\n{summary}: `{command}` at {context['git_commit']}.\n")
-    report.chart(evaluated, out / "overhead.png", f"{command} at {context['git_commit']}, {started_at:%Y-%m-%d}")
+    (out / "latest.md").write_text(f"{table}\n{summary}: `{command}` at {commit}.\n")
+    report.chart(evaluated, out / "overhead.png", f"{command} at {commit}, {started_at:%Y-%m-%d}")
     print(table)
     print(summary + (" (a smoke run: its figures are noise)" if args.quick else ""))
     return 0

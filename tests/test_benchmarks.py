@@ -77,6 +77,7 @@ def test_the_quick_run_reports_every_row_and_target(tmp_path: Path) -> None:
         assert row["baseline"] is None or math.isfinite(row["result"]), row
     assert document["command"] == f"python -m benchmarks --quick --out {tmp_path}"
     assert document["git_commit"] and document["packages"]["pyperf"] and document["tools"]["wrk"]
+    assert document["machine"]["cpu_count"] >= 1 and document["machine"]["python_version"]
     table = (tmp_path / "latest.md").read_text()
     assert result.stdout.startswith(table.split("\n\n")[0]) and table.count("\n| ") == len(rows)
     assert (tmp_path / "overhead.png").read_bytes().startswith(b"\x89PNG")
