@@ -326,6 +326,8 @@ class RedisStore:
                 self._follow(pubsub)
             except Exception as error:  # whatever goes wrong, the thread must live on and retry
                 self._synced.clear()
+                if self._closed.is_set():  # closed while it waited on Redis: what failed since is no news
+                    break
                 if self._lost_since is None:
                     # Since Redis last answered: a silent link counts from its last word, not from when it was noticed.
                     self._lost_since = self._answered_at or time.monotonic()
