@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +17,10 @@ def process_size(field: str = "VmRSS") -> int:
 
 
 def measured_apart(function: Callable[..., T], *args: Any) -> T:
-    """What ``function(*args)`` returns, called in a new interpreter (spawned: none of this process's memory)."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(function, *args).result(timeout=900)
+    """What ``function(*args)`` returns, called in a new interpreter (spawned: none of this process's memory).
+
+    A call that takes more than 15 minutes is ended: the pool's process is terminated as the block ends.
+    """
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        result: T = pool.apply_async(function, args).get(timeout=900)
+        return result

@@ -73,5 +73,6 @@ def logs_out(name: str, answer: Raw, sent: str | None) -> None:
 
 def builds_url(name: str, url: str, *, same_as: str | None, id_token: str) -> None:
     """The end-session URL: the very one *same_as* is where given, else one that carries the id_token as the hint."""
-    if url != same_as if same_as is not None else not (url.startswith(END_SESSION + "?") and id_token in url):
+    carries_the_hint = url.startswith(END_SESSION + "?") and id_token in url
+    if not (url == same_as if same_as is not None else carries_the_hint):
         raise MisbehavedError(f"{name} built {url[:120]!r}, not the end-session URL {same_as or END_SESSION!r:.120}")

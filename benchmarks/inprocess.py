@@ -22,7 +22,7 @@ from . import checks, contestants
 from .browser import APP_PATH, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, signed_in
 from .contestants import ECHO, HELLO, WRAPPERS, stack, url_builder
 from .drivers import ASGI, WSGI, Adapter, App, TimeFunc
-from .provider import STORES, Setup
+from .provider import STORES, Setup, close_opened
 from .report import Figure, Row, at_least, at_most
 
 
@@ -172,6 +172,7 @@ def main() -> None:
         if args.cases in case.row.figure:
             if not args.worker:  # once, in pyperf's main process, before the workers time it
                 case.check()
+                close_opened()
             prepared = functools.cache(case.prepare)
             runner.bench_time_func(case.row.figure, lambda loops, prepared=prepared: prepared()(loops))
 

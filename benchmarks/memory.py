@@ -10,30 +10,47 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import contestants
+from . import checks, contestants
 from .apart import measured_apart, process_size
-from .browser import LOGOUT_PATH, VISITOR_COOKIES, signed_in
-from .contestants import HELLO, OURS, stack
-from .drivers import ASGI, WSGI, Adapter, Request
+from .browser import APP_PATH, LOGOUT_PATH, VISITOR_COOKIES, signed_in
+from .contestants import ECHO, HELLO, OURS, stack
+from .drivers import ASGI, WSGI, Adapter, App
 from .provider import Setup
 from .report import Figure, Row, at_most
 
-VARIANTS = ("asgi-forged-token", "asgi-new-session", "asgi-forged-session", "asgi-none", "asgi-logout-bare",
-            "asgi-logout-ours", "wsgi-logout-bare", "wsgi-logout-ours")  # fmt: skip
-_FLOODS = {"forged-token": "a forged id_token cookie each: its RS256 signature checked (and refused)",
-           "forged-session": "a forged signed session cookie each: its HMAC checked (and refused)",
-           "new-session": "a new valid signed session each: its HMAC checked, the caches filled up"}  # fmt: skip
+#: Each flood, what it sends, and the flood it is compared with: the same stack with a session it has seen.
+_FLOODS = {
+    "forged-token": ("a forged id_token cookie each: its RS256 signature checked (and refused)", "returning-token"),
+    "forged-session": ("a forged signed session cookie each: its HMAC checked (and refused)", "returning-session"),
+    "new-session": ("a new valid signed session each: its HMAC checked, the caches filled up", "returning-session"),
+}
+_BASELINES = {"returning-token": "a returning session's id_token cookie, seen before, every time",
+              "returning-session": "a returning signed session cookie, seen before, every time"}  # fmt: skip
+#: The variants, each run in a process of its own: the ASGI floods and their baselines, then the logouts.
+VARIANTS = (*(f"asgi-{kind}" for kind in (*_BASELINES, *_FLOODS)),
+            *(f"{adapter}-logout-{app}" for adapter in ("asgi", "wsgi") for app in ("bare", "ours")))  # fmt: skip
+#: How each variant's first request must be answered: forged cookies are stripped, the rest let through (the bare
+#: app's logout is the app's: nothing to judge).
+_CHECKS = {"forged-token": checks.strips, "forged-session": checks.strips, "logout-ours": checks.logs_out,
+           "logout-bare": None}  # fmt: skip
 
 
-def _requests(adapter: Adapter, kind: str, setup: Setup) -> Iterator[Request]:
-    """The requests, each made when it is due, so that no list of them takes memory."""
-    if kind in ("none", "logout-bare", "logout-ours"):
-        yield from itertools.repeat(adapter.request(LOGOUT_PATH, signed_in(setup.live_token)) if "logout" in kind
-                                    else adapter.request())  # fmt: skip
+def _cookies(kind: str, setup: Setup) -> Iterator[str]:
+    """The Cookie header of each request, each made when it is due, so that no list of them takes memory."""
+    if kind == "returning-session":
+        session = contestants.session_cookie({"id_token": setup.live_token})
+        return itertools.repeat(f"{VISITOR_COOKIES}; session={session}")
+    if kind in ("returning-token", "logout-bare", "logout-ours"):
+        return itertools.repeat(signed_in(setup.live_token))
+    return _never_seen(kind, setup)
+
+
+def _never_seen(kind: str, setup: Setup) -> Iterator[str]:
+    """The Cookie headers of a flood: each a cookie this process has not seen."""
     # Distinct tokens at no cost: the signature's tail replaced, so the signature no longer verifies.
     head, _, signature = setup.live_token.rpartition(".")
     # A real cookie's timestamp and signature after another payload: the HMAC fails.
@@ -41,19 +58,25 @@ def _requests(adapter: Adapter, kind: str, setup: Setup) -> Iterator[Request]:
     for index in itertools.count():
         token = f"{head}.{signature[:-10]}{index:08d}{signature[-2:]}"
         if kind == "forged-token":
-            yield adapter.request(cookie=signed_in(token))
+            yield signed_in(token)
             continue
         if kind == "forged-session":
             session = f"{base64.b64encode(json.dumps({'id_token': token}).encode()).decode()}.{stamp}.{hmac}"
         else:  # a valid session holding a new token: trusted as it is, as the framework signed it
             session = contestants.session_cookie({"id_token": token})
-        yield adapter.request(cookie=f"{VISITOR_COOKIES}; session={session}")
+        yield f"{VISITOR_COOKIES}; session={session}"
 
 
-def _send(adapter: Adapter, app: Any, requests: Iterator[Request], count: int) -> list[float]:
-    """Seconds a request, a thousand at a time, each thousand made (off the clock) when it is due."""
-    chunks = (list(itertools.islice(requests, min(1000, count - start))) for start in range(0, count, 1000))
-    return [adapter.run(app, chunk) / len(chunk) for chunk in chunks]
+def _send(adapter: Adapter, app: Any, path: str, cookies: Iterator[str], count: int) -> list[float]:
+    """Seconds a request, timed a thousand at a time; the requests are made a hundred at a time, off the clock."""
+    seconds = []
+    for start in range(0, count, 1000):
+        size, took = min(1000, count - start), 0.0
+        for made in range(0, size, 100):
+            sent = itertools.islice(cookies, min(100, size - made))
+            took += adapter.run(app, [adapter.request(path, cookie) for cookie in sent])
+        seconds.append(took / size)
+    return seconds
 
 
 def measure(variant: str, setup: Setup) -> dict[str, Any]:
@@ -62,17 +85,22 @@ def measure(variant: str, setup: Setup) -> dict[str, Any]:
     The peak only ever grows: a process that frees and reuses memory reaches the same peak again.
     """
     adapter, _, kind = variant.partition("-")
-    driver, hello = (ASGI if adapter == "asgi" else WSGI), HELLO[adapter]
+    driver, path = (ASGI if adapter == "asgi" else WSGI), LOGOUT_PATH if kind.startswith("logout") else APP_PATH
     if kind.startswith("logout"):
-        app = OURS[adapter](hello) if kind == "logout-ours" else hello
+        around: Callable[[App], App] = OURS[adapter] if kind == "logout-ours" else (lambda app: app)
     else:
-        app = stack(driver, "signed-cookie" if "session" in kind else "cookie", setup, "memory")(hello)
-        driver.run(app, [driver.request(cookie=signed_in(setup.live_token))])  # fetches the keys, in every flood alike
+        around = stack(driver, "signed-cookie" if "session" in kind else "cookie", setup, "memory")
+    check, first = _CHECKS.get(kind, checks.passes), next(_cookies(kind, setup))
+    if check is not None:  # an instance of its own, around the echo app: the one timed has seen nothing
+        check(variant, driver.answer(around(ECHO[adapter]), path, first), first)
+    app = around(HELLO[adapter])
+    if not kind.startswith("logout"):  # the keys fetched, in every flood alike
+        driver.run(app, [driver.request(cookie=signed_in(setup.live_token))])
     count = setup.plan.logouts if kind.startswith("logout") else setup.plan.flood
-    requests = _requests(driver, kind, setup)
-    seconds = _send(driver, app, requests, count // 2)
+    cookies = _cookies(kind, setup)
+    seconds = _send(driver, app, path, cookies, count // 2)
     half = process_size("VmHWM")
-    seconds += _send(driver, app, requests, count - count // 2)
+    seconds += _send(driver, app, path, cookies, count - count // 2)
     return {"seconds": seconds, "half": half, "peak": process_size("VmHWM")}
 
 
@@ -95,11 +123,14 @@ def _peak(section: str, case: str, variant: str, *, bounded: bool = True) -> Row
 
 def rows(setup: Setup) -> list[Row]:
     section = f"Floods, ASGI, {setup.plan.flood:,} requests through the check, memory store"
-    found = [Row(section + ": seconds a request", "no cookie", "memory/asgi-none/seconds")]
-    found += [Row(section + ": seconds a request", case, f"memory/asgi-{kind}/seconds", "memory/asgi-none/seconds",
-                  "difference") for kind, case in _FLOODS.items()]  # fmt: skip
-    found += [_peak(section + ": peak RSS", "no cookie", "asgi-none", bounded=False)]
-    found += [_peak(section + ": peak RSS", case, f"asgi-{kind}") for kind, case in _FLOODS.items()]
+    found = []
+    for baseline, case in _BASELINES.items():
+        found.append(Row(section + ": seconds a request", case, f"memory/asgi-{baseline}/seconds"))
+        found += [Row(section + ": seconds a request", flood_case, f"memory/asgi-{kind}/seconds",
+                      f"memory/asgi-{baseline}/seconds", "difference")
+                  for kind, (flood_case, against) in _FLOODS.items() if against == baseline]  # fmt: skip
+    found += [_peak(section + ": peak RSS", case, f"asgi-{kind}", bounded=False) for kind, case in _BASELINES.items()]
+    found += [_peak(section + ": peak RSS", case, f"asgi-{kind}") for kind, (case, _) in _FLOODS.items()]
     for adapter in ("asgi", "wsgi"):
         section = f"Memory, {adapter.upper()}, {setup.plan.logouts:,} logouts: peak RSS"
         found += [_peak(section, "the bare app", f"{adapter}-logout-bare", bounded=False),

@@ -35,8 +35,8 @@ IN_PROCESS = {
       for kind in kinds),
 }  # fmt: skip
 FIGURES = IN_PROCESS | {
-    *(f"memory/asgi-{kind}/{figure}" for kind in ("none", "forged-token", "forged-session", "new-session")
-      for figure in ("seconds", "peak")),
+    *(f"memory/asgi-{kind}/{figure}" for kind in ("returning-token", "forged-token", "returning-session",
+                                                   "forged-session", "new-session") for figure in ("seconds", "peak")),
     *(f"memory/{a}-logout-{app}/peak" for a in ("asgi", "wsgi") for app in ("bare", "ours")),
     *(f"served/{server}/{app}" for server in ("uvicorn", "gunicorn") for app in ("bare", "ours", "ours-logout")),
     "gateway/anonymous", "gateway/signed-in", "gateway/revoked",
