@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or (RESULTS / "quick.tmp" if args.quick else RESULTS)
     command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
     started, started_at, load_at_start = time.monotonic(), datetime.now(timezone.utc), os.getloadavg()
+    # Before the run writes its results, which are in the repository too.
+    commit = _first_line("git", "rev-parse", "--short", "HEAD")
+    commit += "-dirty" if _first_line("git", "status", "--porcelain", "--untracked-files=no") else ""
     with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
         directory, figures = Path(temporary), {}
         setup.dump(directory / "setup.pickle")  # for the processes the suites start
@@ -71,8 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     targets = [row for row in evaluated if row["met"] is not None]
     met = sum(row["met"] for row in targets)
     summary = f"{met} of {len(targets)} targets met; {plan.name} run, {time.monotonic() - started:.0f} s"
-    commit = _first_line("git", "rev-parse", "--short", "HEAD")
-    commit += "-dirty" if _first_line("git", "status", "--porcelain", "--untracked-files=no") else ""
     # Whether two runs can be compared: the machine and Python (as pyperf records them), the versions, the load.
     document = {"command": command, "plan": plan.name, "started_at": started_at.isoformat(timespec="seconds"),
                 "duration_seconds": round(time.monotonic() - started), "git_commit": commit,
