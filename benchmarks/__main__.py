@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -28,15 +29,11 @@ from . import inprocess, memory, provider, report, scale, served
 RESULTS = Path(__file__).resolve().parent / "results"
 _PACKAGES = ("logout-middleware", "pyperf", "starlette", "webob", "joserfc", "cryptography", "itsdangerous", "redis",
              "httpx", "uvicorn", "gunicorn", "authing", "matplotlib")  # fmt: skip
-
-
 #: What measures, in the table's order: each module's ``run(setup, directory)`` its figures, ``rows(setup)`` its rows.
-SUITES = (
-    (inprocess, "in-process, under pyperf: pass-through, logout, build_logout_url, the per-request check"),
-    (memory, "memory: floods of cookies, and logouts, each in a process of its own"),
-    (scale, "scale: revocations synced from Redis and SQLite; writes to Redis"),
-    (served, "served: uvicorn and gunicorn, and forward-auth through nginx, loaded by wrk"),
-)
+SUITES = {inprocess: "in-process, under pyperf: pass-through, logout, build_logout_url, the per-request check",
+          memory: "memory: floods of cookies, and logouts, each in a process of its own",
+          scale: "scale: revocations synced from Redis and SQLite; writes to Redis",
+          served: "served: uvicorn and gunicorn, and forward-auth through nginx, loaded by wrk"}  # fmt: skip
 
 
 def _first_line(*command: str, exits_with: int = 0) -> str:
@@ -64,16 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     commit += "-dirty" if _first_line("git", "status", "--porcelain", "--untracked-files=no") else ""
     with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
         directory, figures = Path(temporary), {}
-        setup.dump(directory / "setup.pickle")  # for the processes the suites start
-        for module, doing in SUITES:
+        (directory / "setup.pickle").write_bytes(pickle.dumps(setup))  # for the processes the suites start
+        for module, doing in SUITES.items():
             print(f"[{time.monotonic() - started:5.0f} s] {doing}", file=sys.stderr, flush=True)
             figures |= module.run(setup, directory)
-        evaluated = report.evaluate([row for module, _ in SUITES for row in module.rows(setup)], figures)
+        evaluated = report.evaluate([row for module in SUITES for row in module.rows(setup)], figures)
         out.mkdir(parents=True, exist_ok=True)
         shutil.copy(directory / "pyperf.json.gz", out / "pyperf.json.gz")
-    targets = [row for row in evaluated if row["met"] is not None]
-    met = sum(row["met"] for row in targets)
-    summary = f"{met} of {len(targets)} targets met; {plan.name} run, {time.monotonic() - started:.0f} s"
+    met, targets = sum(bool(row["met"]) for row in evaluated), sum(row["met"] is not None for row in evaluated)
+    summary = f"{met} of {targets} targets met; {plan.name} run, {time.monotonic() - started:.0f} s"
     # Whether two runs can be compared: the machine and Python (as pyperf records them), the versions, the load.
     document = {"command": command, "plan": plan.name, "started_at": started_at.isoformat(timespec="seconds"),
                 "duration_seconds": round(time.monotonic() - started), "git_commit": commit,
@@ -83,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                           "nginx": _first_line(nginx_binary(), "-v"),
                           "redis-server": _first_line("redis-server", "--version")},
                 "load_average": {"at_start": load_at_start, "at_end": os.getloadavg()}, "pyperf_args": plan.pyperf_args,
-                "targets_met": met, "targets": len(targets), "rows": evaluated,
+                "targets_met": met, "targets": targets, "rows": evaluated,
                 "figures": {name: dataclasses.asdict(figure) for name, figure in figures.items()}}  # fmt: skip
     (out / "latest.json").write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     table = report.markdown(evaluated)

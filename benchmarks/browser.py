@@ -1,10 +1,17 @@
-"""What a browser sends: the one request every benchmark makes, as an ASGI scope, a WSGI environ or wrk headers."""
+"""The one request every benchmark makes, as a browser sends it, and the two interfaces that drive an app with it."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from webob import Request as WebObRequest
+
+from tests.support.transports import Raw, asgi_sender, wsgi_sender
 
 HOST = "app.example.com"
 APP_PATH = "/items/42"
@@ -21,30 +28,32 @@ OPAQUE_SESSION = "s%3AXb7pQ2mN9vK4wR1tY6uZ3aE8cD5fG0hJ"
 
 # What Chrome sends when a link is followed on the same site, but the Cookie header.
 BROWSER_HEADERS = (
-    ("host", HOST),
-    ("connection", "keep-alive"),
+    ("host", HOST), ("connection", "keep-alive"),
     ("sec-ch-ua", '"Chromium";v="130", "Google Chrome";v="130", "Not?A_Brand";v="99"'),
-    ("sec-ch-ua-mobile", "?0"),
-    ("sec-ch-ua-platform", '"Linux"'),
-    ("upgrade-insecure-requests", "1"),
+    ("sec-ch-ua-mobile", "?0"), ("sec-ch-ua-platform", '"Linux"'), ("upgrade-insecure-requests", "1"),
     ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"),
     ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"),
-    ("sec-fetch-site", "same-origin"),
-    ("sec-fetch-mode", "navigate"),
-    ("sec-fetch-user", "?1"),
-    ("sec-fetch-dest", "document"),
-    ("referer", f"https://{HOST}/account"),
-    ("accept-encoding", "gzip, deflate, br, zstd"),
-    ("accept-language", "en-US,en;q=0.9"),
-)
+    ("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "navigate"), ("sec-fetch-user", "?1"),
+    ("sec-fetch-dest", "document"), ("referer", f"https://{HOST}/account"),
+    ("accept-encoding", "gzip, deflate, br, zstd"), ("accept-language", "en-US,en;q=0.9"),
+)  # fmt: skip
 
+App = Callable[..., Any]
 Request = dict[str, Any]
+#: What pyperf times: run the contestant *loops* times, return the seconds it took.
+TimeFunc = Callable[[int], float]
 
 
 def signed_in(id_token: str | None = None, session: str = OPAQUE_SESSION) -> str:
     """The Cookie header of a signed-in browser: the visitor's cookies and the login ones."""
     token = f"id_token={id_token}; " if id_token else ""
     return f"{VISITOR_COOKIES}; {token}session={session}"
+
+
+def header_lines(cookie: str | None = None) -> list[str]:
+    """The headers as ``Name: value`` lines for a load generator, which sends Host and Connection itself."""
+    lines = [f"{name.title()}: {value}" for name, value in BROWSER_HEADERS if name not in ("host", "connection")]
+    return [*lines, *([f"Cookie: {cookie}"] if cookie else [])]
 
 
 def asgi_scope(path: str = APP_PATH, cookie: str | None = None, *, root_path: str = "") -> Request:
@@ -63,7 +72,61 @@ def wsgi_environ(path: str = APP_PATH, cookie: str | None = None, *, root_path: 
     return WebObRequest.blank(path, extra, base_url=f"https://{HOST}{root_path}", headers=headers).environ
 
 
-def header_lines(cookie: str | None = None) -> list[str]:
-    """The same headers as ``Name: value`` lines for a load generator, which sends Host and Connection itself."""
-    lines = [f"{name.title()}: {value}" for name, value in BROWSER_HEADERS if name not in ("host", "connection")]
-    return [*lines, *([f"Cookie: {cookie}"] if cookie else [])]
+_loop = asyncio.new_event_loop()
+_BODY = {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _receive() -> dict[str, Any]:
+    return _BODY
+
+
+async def _discard(message: Any) -> None:
+    pass
+
+
+def _start_response(*args: Any) -> None:
+    pass
+
+
+def run_asgi(app: App, scopes: Iterable[Request], send: Callable[[Any], Awaitable[None]] = _discard) -> float:
+    """Send each scope through *app*, what it sends to *send*; the seconds it took."""
+
+    async def drive() -> float:
+        start = perf_counter()
+        for scope in scopes:
+            # A new scope per request, as servers hand out: SessionMiddleware and ours write into it.
+            await app(scope.copy(), _receive, send)
+        return perf_counter() - start
+
+    return _loop.run_until_complete(drive())
+
+
+def run_wsgi(app: App, environs: Iterable[Request]) -> float:
+    start = perf_counter()
+    for environ in environs:
+        # A new environ too: ours rewrites HTTP_COOKIE for a revoked session.
+        b"".join(app(environ.copy(), _start_response))
+    return perf_counter() - start
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One interface: how to build its request, send many, and answer one."""
+
+    name: str
+    request: Callable[..., Request]
+    run: Callable[[App, Iterable[Request]], float]
+
+    def answer(self, app: App, path: str = APP_PATH, cookie: str | None = None, *, root_path: str = "") -> Raw:
+        """How *app* answers the browser's request once, through the tests' sender for this interface."""
+        sender = wsgi_sender if self.name == "wsgi" else asgi_sender
+        send = sender(app, host=HOST, scheme="https", root_path=root_path)
+        return send("GET", root_path + path, {**dict(BROWSER_HEADERS), **({"cookie": cookie} if cookie else {})})
+
+    def timer(self, app: App, request: Request) -> TimeFunc:
+        """pyperf's time function for *app* answering *request* over and over."""
+        return lambda loops: self.run(app, itertools.repeat(request, loops))
+
+
+ASGI = Adapter("asgi", asgi_scope, run_asgi)
+WSGI = Adapter("wsgi", wsgi_environ, run_wsgi)

@@ -17,13 +17,6 @@ def _names(cookie_header: str | None) -> set[str]:
     return {pair.partition("=")[0].strip() for pair in cookie_header.split(";")} if cookie_header else set()
 
 
-def deleted(answer: Raw) -> set[str]:
-    """The cookies the answer deletes: an empty value that expires now."""
-    lines = [line.partition("=") for line in answer.get_all("set-cookie")]
-    return {name.strip() for name, _, rest in lines if rest.partition(";")[0].strip() in ("", '""')
-            and "max-age=0" in rest.lower().replace(" ", "")}  # fmt: skip
-
-
 def _fail_unless(name: str, checks: list[tuple[bool, str]]) -> None:
     problems = [problem for right, problem in checks if not right]
     if problems:
@@ -45,7 +38,7 @@ def passes(name: str, answer: Raw, sent: str | None) -> None:
     _fail_unless(name, [
         (answer.status == 200 and answer.body.startswith(b"app saw"), f"answered {answer.status} {answer.body[:40]!r}"),
         (seen(answer) == sent, f"the app saw the cookies {seen(answer)!r:.200}, not {sent!r:.200}"),
-        (not deleted(answer), f"deleted the cookies {sorted(deleted(answer))}"),
+        (not answer.deleted_cookies(), f"deleted the cookies {sorted(answer.deleted_cookies())}"),
     ])  # fmt: skip
 
 
@@ -55,7 +48,7 @@ def strips(name: str, answer: Raw, sent: str | None) -> None:
     _fail_unless(name, [
         (answer.status == 200, f"answered {answer.status}, not the app's 200"),
         (_names(seen(answer)) == _names(sent) - login, f"the app saw the cookies {seen(answer)!r:.200}"),
-        (deleted(answer) >= login, f"deleted {sorted(deleted(answer))}, not every one of {sorted(login)}"),
+        (answer.deleted_cookies() >= login, f"deleted {sorted(answer.deleted_cookies())}, not all of {sorted(login)}"),
     ])  # fmt: skip
 
 
@@ -67,7 +60,7 @@ def logs_out(name: str, answer: Raw, sent: str | None) -> None:
         (answer.status == 303, f"answered {answer.status}, not 303"),
         (location.startswith(END_SESSION + "?") and f"id_token_hint={id_token}" in location,
          f"sent the browser to {location!r:.120}"),
-        (deleted(answer) >= login, f"deleted {sorted(deleted(answer))}, not every one of {sorted(login)}"),
+        (answer.deleted_cookies() >= login, f"deleted {sorted(answer.deleted_cookies())}, not all of {sorted(login)}"),
     ])  # fmt: skip
 
 

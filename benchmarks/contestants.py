@@ -19,9 +19,9 @@ from webob.dec import wsgify
 
 from logout_middleware import asgi, build_logout_url, wsgi
 from tests.support.apps import echo_asgi, echo_wsgi
+from tests.support.sessions import starlette_session
 
-from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, asgi_scope
-from .drivers import Adapter, App, run_asgi
+from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, Adapter, App
 from .provider import SESSION_SECRET, Setup, open_filled
 
 CLIENT_ID = "bench-client"
@@ -33,8 +33,7 @@ _BODY = {"type": "http.response.body", "body": b"hello"}
 
 
 async def hello_asgi(scope: Any, receive: Any, send: Any) -> None:
-    """The cheapest ASGI app that still answers."""
-    # A new start message every time: SessionMiddleware adds its header to it in place.
+    """The cheapest ASGI app that still answers (a new start message each time: SessionMiddleware edits it)."""
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send(_BODY)
 
@@ -42,6 +41,13 @@ async def hello_asgi(scope: Any, receive: Any, send: Any) -> None:
 def hello_wsgi(environ: Any, start_response: Any) -> Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
     return [b"hello"]
+
+
+HELLO = {"asgi": hello_asgi, "wsgi": hello_wsgi}
+#: The apps the behaviour checks wrap: they answer what Cookie header reached them.
+ECHO = {"asgi": echo_asgi, "wsgi": echo_wsgi}
+#: Ours around the minimal app, as uvicorn and gunicorn serve it.
+SERVED_ASGI, SERVED_WSGI = OURS["asgi"](hello_asgi), OURS["wsgi"](hello_wsgi)
 
 
 def function_asgi(app: App) -> App:
@@ -78,34 +84,9 @@ class ClassWSGI:
         return self.app(environ, start_response)
 
 
-HELLO = {"asgi": hello_asgi, "wsgi": hello_wsgi}
-#: The apps the behaviour checks wrap: they answer what Cookie header reached them.
-ECHO = {"asgi": echo_asgi, "wsgi": echo_wsgi}
-
-
-def served(adapter: str = "asgi") -> App:
-    """Ours around the minimal app, for ``uvicorn --factory`` and gunicorn's ``served('wsgi')``."""
-    return OURS[adapter](HELLO[adapter])
-
-
-def with_session(app: App) -> App:
-    return SessionMiddleware(app, secret_key=SESSION_SECRET)  # as FastAPI and Starlette apps keep their sign-ins
-
-
-def session_cookie(session: dict[str, Any]) -> str:
-    """The ``session`` cookie SessionMiddleware sets for *session*, minted by SessionMiddleware itself."""
-    started: list[dict[str, Any]] = []
-
-    async def sign_in(scope: Any, receive: Any, send: Any) -> None:
-        scope["session"].update(session)
-        await hello_asgi(scope, receive, send)
-
-    async def keep(message: dict[str, Any]) -> None:
-        started.append(message)
-
-    run_asgi(with_session(sign_in), [asgi_scope()], keep)
-    [line] = [value for name, value in started[0]["headers"] if name == b"set-cookie"]
-    return line.decode("latin-1").partition("=")[2].partition(";")[0]
+def session_cookie(id_token: str) -> str:
+    """The ``session`` cookie SessionMiddleware sets for a sign-in that kept *id_token*."""
+    return starlette_session({"id_token": id_token}, SESSION_SECRET)
 
 
 def _logout_url(id_token: str | None) -> str:
@@ -137,24 +118,6 @@ def webob_logout(request: WebObRequest, app: App) -> App | WebObResponse:
     return response
 
 
-def url_builder(key: str, id_token: str) -> Callable[[], str]:
-    """How *key* builds the end-session URL: ours, ``urlencode``, or Authing's ``build_logout_url``."""
-    if key == "ours":
-        return partial(build_logout_url, END_SESSION, redirect_uri=REDIRECT_URI, id_token=id_token, state=STATE)
-    if key == "urlencode":
-
-        def with_urlencode() -> str:
-            params = {"post_logout_redirect_uri": REDIRECT_URI, "id_token_hint": id_token, "state": STATE}
-            return END_SESSION + "?" + urlencode(params)
-
-        return with_urlencode
-    from authing import AuthenticationClient  # noqa: PLC0415 - it imports websockets, which only this needs
-
-    # Authing's URL is app_host + "/oidc/session/end"; the client opens no connection to build it.
-    client = AuthenticationClient(app_id="benchmark", app_host=END_SESSION.removesuffix("/oidc/session/end"))
-    return partial(client.build_logout_url, REDIRECT_URI, id_token, STATE)
-
-
 #: The pass-through contestants of each interface by key, each around an app.
 WRAPPERS = {
     "asgi": {"bare": lambda app: app, "function": function_asgi, "class": ClassASGI,
@@ -165,22 +128,37 @@ WRAPPERS = {
 }  # fmt: skip
 
 
+def url_builder(key: str, id_token: str) -> Callable[[], str]:
+    """How *key* builds the end-session URL: ours, ``urlencode``, or Authing's ``build_logout_url``."""
+    if key == "ours":
+        return partial(build_logout_url, END_SESSION, redirect_uri=REDIRECT_URI, id_token=id_token, state=STATE)
+    if key == "urlencode":
+        return lambda: END_SESSION + "?" + urlencode({"post_logout_redirect_uri": REDIRECT_URI,
+                                                      "id_token_hint": id_token, "state": STATE})  # fmt: skip
+    from authing import AuthenticationClient  # noqa: PLC0415 - it imports websockets, which only this needs
+
+    # Authing's URL is app_host + "/oidc/session/end"; the client opens no connection to build it.
+    client = AuthenticationClient(app_id="benchmark", app_host=END_SESSION.removesuffix("/oidc/session/end"))
+    return partial(client.build_logout_url, REDIRECT_URI, id_token, STATE)
+
+
 def stack(adapter: Adapter, kind: str, setup: Setup, store: str | None) -> Callable[[App], App]:
-    """The contestant for *kind* around an app: ours checking against the *store* named, or the floor when None."""
+    """The contestant for *kind* around an app: ours checking against the *store* named, or the floor when None.
+
+    Where the id_token is in a session (*kind* ``in-session`` or ``signed-cookie``), the stack has Starlette's
+    SessionMiddleware, as FastAPI and Starlette apps keep their sign-ins: around ours, or inside it.
+    """
+    options: dict[str, Any] = {"issuer": setup.issuer, "client_id": setup.client_id, "enforce_revocations": True}
+    if kind in ("in-session", "signed-cookie"):  # the session cookie is the framework's, not a login cookie of ours
+        options |= {"clear_cookies": ()} | ({"session_secret": SESSION_SECRET} if kind == "signed-cookie" else {})
 
     def middleware(app: App) -> App:
         if store is None:
             return WRAPPERS[adapter.name]["class"](app)
-        options = {"issuer": setup.issuer, "client_id": setup.client_id, "enforce_revocations": True,
-                   "revocation_store": open_filled(setup, store)}  # fmt: skip
-        if kind in ("in-session", "signed-cookie"):
-            options["clear_cookies"] = ()  # the session cookie is the framework's, not a login cookie of its own
-        if kind == "signed-cookie":
-            options["session_secret"] = SESSION_SECRET
-        return OURS[adapter.name](app, **options)
+        return OURS[adapter.name](app, revocation_store=open_filled(setup, store), **options)
 
     if kind == "in-session":
-        return lambda app: with_session(middleware(app))
+        return lambda app: SessionMiddleware(middleware(app), secret_key=SESSION_SECRET)
     if kind == "signed-cookie":
-        return lambda app: middleware(with_session(app))
+        return lambda app: middleware(SessionMiddleware(app, secret_key=SESSION_SECRET))
     return middleware

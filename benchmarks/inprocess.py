@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import pickle
 import subprocess
 import sys
 import timeit
@@ -18,12 +19,11 @@ from pathlib import Path
 
 import pyperf
 
-from . import checks, contestants
-from .browser import APP_PATH, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, signed_in
-from .contestants import ECHO, HELLO, WRAPPERS, stack, url_builder
-from .drivers import ASGI, WSGI, Adapter, App, TimeFunc
-from .provider import STORES, Setup, close_opened
-from .report import Figure, Row, at_least, at_most
+from . import checks
+from .browser import APP_PATH, ASGI, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, WSGI, Adapter, App, TimeFunc, signed_in
+from .contestants import ECHO, HELLO, WRAPPERS, session_cookie, stack, url_builder
+from .provider import REVOCATIONS, STORES, Setup, close_opened
+from .report import Figure, Row
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,11 @@ class Case:
     prepare: Callable[[], TimeFunc]
 
 
-#: The pass-through contestants: what each is called, and what it is compared with.
-_PASS = {"bare": ("bare app", None), "function": ("do-nothing function", "bare"),
-         "class": ("do-nothing class (the floor)", "bare"), "trustedhost": ("Starlette TrustedHostMiddleware", "class"),
-         "ours": ("ours, checks off", "class")}  # fmt: skip
-#: Pass-through of an app at the root and of one mounted below a path (the path check is relative to it).
-_MOUNTS = {"pass": "", "pass-mounted": MOUNT}
+#: The pass-through contestants: what each is called, what it is compared with, and its target.
+_PASS = {"bare": ("bare app", None, None), "function": ("do-nothing function", "bare", None),
+         "class": ("do-nothing class (the floor)", "bare", None),
+         "trustedhost": ("Starlette TrustedHostMiddleware", "class", None),
+         "ours": ("ours, checks off", "class", ("≤ 1.10x the floor", 1.10))}  # fmt: skip
 #: The same logout written the way each interface's users would: the alternative to ours.
 _ALTERNATIVE = {"asgi": ("basehttp", "BaseHTTPMiddleware, the same logout"),
                 "wsgi": ("wsgify", "WebOb @wsgify.middleware, the same logout")}  # fmt: skip
@@ -55,67 +54,23 @@ KINDS = {
     "signed-cookie": "returning session, SessionMiddleware's cookie read with session_secret (ours outside)",
     "revoked": "revoked session, verified id_token cookie",
 }
-RETURNING = ("cookie", "in-session", "signed-cookie")
 ADAPTER_KINDS = {"asgi": tuple(KINDS), "wsgi": ("none", "anonymous", "cookie", "revoked")}
 #: What the floor is, in the stacks with SessionMiddleware.
 _FLOORS = {"in-session": "SessionMiddleware around the floor", "signed-cookie": "the floor around it"}
+_URL_ROWS = {
+    "urlencode": Row("build_logout_url", "endpoint + '?' + urlencode({...}), the same URL", "url/urlencode"),
+    "authing": Row("build_logout_url", "Authing AuthenticationClient.build_logout_url, unencoded", "url/authing"),
+    "ours": Row("build_logout_url", "ours, against urlencode", "url/ours", "url/urlencode",
+                target=("≤ 0.2x urlencode", 0.2)),
+}  # fmt: skip
 
 
 def cookie(kind: str, setup: Setup) -> str | None:
     """The Cookie header a browser sends for *kind*."""
     token = setup.revoked_token if kind == "revoked" else setup.live_token
     if kind in ("in-session", "signed-cookie"):
-        return f"{VISITOR_COOKIES}; session={contestants.session_cookie({'id_token': token})}"
+        return f"{VISITOR_COOKIES}; session={session_cookie(token)}"
     return {"none": None, "anonymous": VISITOR_COOKIES}.get(kind, signed_in(token))
-
-
-def _pass_row(adapter: str, group: str, key: str) -> Row:
-    prefix = f"{adapter}/{group}/"
-    section = f"{adapter.upper()} pass-through" + (f", mounted at {_MOUNTS[group]}" if _MOUNTS[group] else "")
-    alternative, label = _ALTERNATIVE[adapter]
-    if key == alternative:
-        target = at_least(100, "≥ 100x what ours adds") if adapter == "asgi" else None
-        return Row(section, label, prefix + key, prefix + "ours", "overhead", prefix + "bare", target)
-    label, baseline = _PASS[key]
-    target = at_most(1.10, "≤ 1.10x the floor") if key == "ours" else None
-    return Row(section, label, prefix + key, baseline and prefix + baseline, target=target)
-
-
-def _logout_row(adapter: str, key: str) -> Row:
-    alternative, label = _ALTERNATIVE[adapter]
-    if key != "ours":
-        return Row(f"{adapter.upper()} logout", label, f"{adapter}/logout/{key}")
-    return Row(f"{adapter.upper()} logout", "ours", f"{adapter}/logout/ours", f"{adapter}/logout/{alternative}",
-               "speedup", target=at_least(2, "≥ 2x faster"))  # fmt: skip
-
-
-_URL_ROWS = {
-    "urlencode": Row("build_logout_url", "endpoint + '?' + urlencode({...}), the same URL", "url/urlencode"),
-    "authing": Row("build_logout_url", "Authing AuthenticationClient.build_logout_url, unencoded", "url/authing"),
-    "ours": Row("build_logout_url", "ours, against urlencode", "url/ours", "url/urlencode",
-                target=at_most(0.2, "≤ 0.2x urlencode")),
-}  # fmt: skip
-
-
-def _url_case(key: str, setup: Setup) -> Case:
-    def check() -> None:
-        # urlencode must build what ours builds; Authing's differs (nothing encoded) but must carry the hint.
-        token = setup.live_token
-        expected = url_builder("ours", token)() if key != "authing" else None
-        checks.builds_url(f"url/{key}", url_builder(key, token)(), same_as=expected, id_token=token)
-
-    # timeit takes a number of calls and returns their seconds, as pyperf wants (collector off for all three).
-    return Case(_URL_ROWS[key], check, lambda: timeit.Timer(url_builder(key, setup.live_token)).timeit)
-
-
-def _check_row(adapter: str, kind: str, store: str | None, setup: Setup) -> Row:
-    section, floor = f"{adapter.upper()} per-request check", f"{adapter}/session/floor/{kind}"
-    if store is None:
-        return Row(f"{section}, the floor", f"{KINDS[kind]}: {_FLOORS.get(kind, 'the do-nothing class')}", floor)
-    target = at_most(2e-6, "≤ +2 µs over the floor") if kind in RETURNING else None
-    return Row(f"{section}, {store} store ({setup.plan.revocations:,} revocations)", KINDS[kind],
-               f"{adapter}/session/{store}/{kind}", floor, "difference", target=target,
-               versus="the floor, same request")  # fmt: skip
 
 
 def _app_case(row: Row, adapter: Adapter, around: Callable[[App], App], sent: str | None, *, path: str = APP_PATH,
@@ -132,24 +87,63 @@ def _app_case(row: Row, adapter: Adapter, around: Callable[[App], App], sent: st
     return Case(row, lambda: check(row.figure, answer(around(ECHO[adapter.name])), sent), prepare)
 
 
+def _url_case(key: str, setup: Setup) -> Case:
+    def check() -> None:
+        # urlencode must build what ours builds; Authing's differs (nothing encoded) but must carry the hint.
+        token = setup.live_token
+        expected = url_builder("ours", token)() if key != "authing" else None
+        checks.builds_url(f"url/{key}", url_builder(key, token)(), same_as=expected, id_token=token)
+
+    # timeit takes a number of calls and returns their seconds, as pyperf wants (collector off for all three).
+    return Case(_URL_ROWS[key], check, lambda: timeit.Timer(url_builder(key, setup.live_token)).timeit)
+
+
+def _app_cases(adapter: Adapter, sent: str) -> list[Case]:
+    """Pass-through (at the root, then mounted: the path check is relative to the mount), then logout."""
+    name, found = adapter.name, []
+    wrappers, (alternative, alternative_case) = WRAPPERS[name], _ALTERNATIVE[name]
+    for group, mount in (("pass", ""), ("pass-mounted", MOUNT)):
+        section, prefix = (
+            f"{name.upper()} pass-through" + (f", mounted at {mount}" if mount else ""),
+            f"{name}/{group}/",
+        )
+        for key, (case, baseline, target) in _PASS.items():
+            if key in wrappers:
+                row = Row(section, case, prefix + key, baseline and prefix + baseline, target=target)
+                found.append(_app_case(row, adapter, wrappers[key], sent, root_path=mount))
+        if not mount:
+            target = ("≥ 100x what ours adds", 100) if name == "asgi" else None
+            row = Row(section, alternative_case, prefix + alternative, prefix + "ours", "overhead", prefix + "bare",
+                      target)  # fmt: skip
+            found.append(_app_case(row, adapter, wrappers[alternative], sent))
+    section, against = f"{name.upper()} logout", f"{name}/logout/{alternative}"
+    ours = Row(section, "ours", f"{name}/logout/ours", against, "speedup", target=("≥ 2x faster", 2))
+    for key, row in ((alternative, Row(section, alternative_case, against)), ("ours", ours)):
+        found.append(_app_case(row, adapter, wrappers[key], sent, path=LOGOUT_PATH, check=checks.logs_out))
+    return found
+
+
+def _check_case(adapter: Adapter, kind: str, store: str | None, setup: Setup) -> Case:
+    """The per-request check of a session of *kind* against *store*, or the floor of that stack when None."""
+    section, floor = f"{adapter.name.upper()} per-request check", f"{adapter.name}/session/floor/{kind}"
+    if store is None:
+        row = Row(f"{section}, the floor", f"{KINDS[kind]}: {_FLOORS.get(kind, 'the do-nothing class')}", floor)
+    else:
+        target = ("≤ +2 µs over the floor", 2e-6) if kind in ("cookie", "in-session", "signed-cookie") else None
+        row = Row(f"{section}, {store} store ({REVOCATIONS:,} revocations)", KINDS[kind],
+                  f"{adapter.name}/session/{store}/{kind}", floor, "difference", target=target,
+                  versus="the floor, same request")  # fmt: skip
+    check = checks.strips if kind == "revoked" and store else checks.passes
+    return _app_case(row, adapter, stack(adapter, kind, setup, store), cookie(kind, setup), check=check)
+
+
 def cases(setup: Setup) -> list[Case]:
     # pyperf times one case after another: what is compared runs side by side, so that a change in the
     # machine's load between the two is as small as it can be.
-    found, sent = [], signed_in(setup.live_token)
-    for adapter in (ASGI, WSGI):
-        wrappers, alternative = WRAPPERS[adapter.name], _ALTERNATIVE[adapter.name][0]
-        for group, root_path in _MOUNTS.items():
-            found += [_app_case(_pass_row(adapter.name, group, key), adapter, wrappers[key], sent, root_path=root_path)
-                      for key in wrappers if not root_path or key != alternative]  # fmt: skip
-        found += [_app_case(_logout_row(adapter.name, key), adapter, wrappers[key], sent, path=LOGOUT_PATH,
-                            check=checks.logs_out) for key in (alternative, "ours")]  # fmt: skip
-    found += [_url_case(key, setup) for key in _URL_ROWS]
-    for adapter in (ASGI, WSGI):
-        for kind, store in itertools.product(ADAPTER_KINDS[adapter.name], (None, *STORES)):
-            check = checks.strips if kind == "revoked" and store else checks.passes
-            found.append(_app_case(_check_row(adapter.name, kind, store, setup), adapter,
-                                   stack(adapter, kind, setup, store), cookie(kind, setup), check=check))  # fmt: skip
-    return found
+    sent = signed_in(setup.live_token)
+    return [*_app_cases(ASGI, sent), *_app_cases(WSGI, sent), *(_url_case(key, setup) for key in _URL_ROWS),
+            *(_check_case(adapter, kind, store, setup) for adapter in (ASGI, WSGI)
+              for kind, store in itertools.product(ADAPTER_KINDS[adapter.name], (None, *STORES)))]  # fmt: skip
 
 
 def rows(setup: Setup) -> list[Row]:
@@ -159,16 +153,15 @@ def rows(setup: Setup) -> list[Row]:
             *found[after_url:]]  # fmt: skip
 
 
-def _forward(command: list[str], args: Namespace) -> None:
-    command.extend(("--setup", args.setup, "--cases", args.cases))
-
-
 def main() -> None:
-    runner = pyperf.Runner(program_args=("-m", "benchmarks.inprocess"), add_cmdline_args=_forward)
+    def forward(command: list[str], args: Namespace) -> None:
+        command.extend(("--setup", args.setup, "--cases", args.cases))
+
+    runner = pyperf.Runner(program_args=("-m", "benchmarks.inprocess"), add_cmdline_args=forward)
     runner.argparser.add_argument("--setup", required=True, help="the file describing the provider and stores")
     runner.argparser.add_argument("--cases", default="", help="only the cases whose name holds this text")
     args = runner.parse_args()
-    for case in cases(Setup.load(args.setup)):
+    for case in cases(pickle.loads(Path(args.setup).read_bytes())):  # noqa: S301 - the file this run wrote
         if args.cases in case.row.figure:
             if not args.worker:  # once, in pyperf's main process, before the workers time it
                 case.check()

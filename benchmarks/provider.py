@@ -1,11 +1,10 @@
 """What a run does and measures against: its plan, a provider that signs id_tokens and serves its keys, filled stores.
 
-Made once, in the process that runs the benchmarks, and pickled into a file for the processes it starts.
+Made once, in the process that runs the benchmarks, and pickled for the processes it starts.
 """
 
 from __future__ import annotations
 
-import pickle
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,27 +18,26 @@ SESSION_SECRET = "benchmark-session-secret"
 LIVE_SID = "08a5019c-17e1-4977-8f42-65a12843ea02"
 REVOKED_SID = "7c1e9f20-5b3a-4d8e-9a61-0f2b4c6d8e10"
 STORES = ("memory", "sqlite", "redis")
+#: Revocations in each store of the per-request check (the revoked session's included), and in the gateway's.
+REVOCATIONS, GATEWAY_REVOCATIONS = 10, 1_000
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How much a run does: the full run, or the quick smoke run of the test command."""
+    """How much a run does: the full run, or the quick smoke run of the test command.
+
+    *pyperf_args* go to pyperf for the in-process benchmarks; *flood* and *logouts* are the requests of each memory
+    benchmark; wrk runs every load *rounds* times, *seconds* long, over *connections*; a new instance syncs
+    *scale_revocations* live revocations, and each writer writes *scale_writes*.
+    """
 
     name: str
-    #: Handed to pyperf for the in-process benchmarks.
     pyperf_args: tuple[str, ...]
-    #: Revocations in each store of the per-request check, the revoked session's included.
-    revocations: int
-    #: Requests of each memory benchmark: a flood of cookies, and logouts.
     flood: int
     logouts: int
-    #: wrk: rounds of every load, seconds a run, connections.
     rounds: int
     seconds: int
     connections: int
-    #: Gateway: revocations in Redis besides the revoked session's.
-    gateway_revocations: int
-    #: Scale: live revocations in the shared store a new instance syncs, and revocations each writer writes.
     scale_revocations: int
     scale_writes: int
 
@@ -49,11 +47,11 @@ class Plan:
 # process's own luck (its memory layout, its CPU) then moves a figure by more than what is measured.
 # --quiet keeps pyperf's tuning advice out of the log.
 FULL = Plan("full", ("--processes=2", "--values=3", "--warmups=1", "--min-time=0.05", "--quiet"),
-            10, 200_000, 100_000, 4, 1, 8, 1_000, 1_000_000, 5_000)  # fmt: skip
+            200_000, 100_000, 4, 1, 8, 1_000_000, 5_000)  # fmt: skip
 # Two values of a few calls each, in one process (a worker per benchmark would take a minute):
 # it proves that every contestant runs and behaves, and its figures are noise.
 QUICK = Plan("quick", ("--in-process", "--processes=1", "--values=2", "--warmups=0", "--loops=8", "--quiet"),
-             10, 2_000, 1_000, 1, 1, 4, 100, 20_000, 300)  # fmt: skip
+             2_000, 1_000, 1, 1, 4, 20_000, 300)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,14 +66,6 @@ class Setup:
     revoked_token: str
     #: Where each shared store is, filled: ``redis`` and ``sqlite``.
     urls: dict[str, str]
-
-    def dump(self, path: Path) -> None:
-        path.write_bytes(pickle.dumps(self))
-
-    @staticmethod
-    def load(path: str | Path) -> Setup:
-        setup: Setup = pickle.loads(Path(path).read_bytes())  # noqa: S301 - the file this run wrote
-        return setup
 
 
 def id_token(issuer: str, sid: str, sub: str = "6543210fedcba9876543210f") -> str:
@@ -100,7 +90,7 @@ def open_filled(setup: Setup, name: str) -> RevocationStore:
     if name not in _opened:
         store = _opened[name] = open_store(setup.urls.get(name, "memory://"))
         if name == "memory":
-            fill(store, setup.issuer, setup.plan.revocations)
+            fill(store, setup.issuer, REVOCATIONS)
         if name == "redis" and not store.wait_until_synced(10.0):  # type: ignore[attr-defined]
             raise RuntimeError("the Redis store did not load the revocations from redis-server within 10 s")
     return _opened[name]
@@ -133,7 +123,7 @@ def running(plan: Plan) -> Iterator[Setup]:
         urls = {"sqlite": f"sqlite:///{directory}/revoked.db", "redis": redis.url}
         for url in urls.values():
             store = open_store(url)
-            fill(store, stub.issuer, plan.revocations)
+            fill(store, stub.issuer, REVOCATIONS)
             store.close()
         revoked_token = id_token(stub.issuer, REVOKED_SID, sub="0123456789abcdef01234567")
         yield Setup(plan, stub.issuer, tokens.CLIENT_ID, id_token(stub.issuer, LIVE_SID), revoked_token, urls)

@@ -13,37 +13,28 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Figure:
-    """The values measured of one thing: pyperf's, one per wrk run, or a single reading."""
+    """The values measured of one thing: pyperf's, one per wrk run, or a single reading.
 
-    #: ``s`` (seconds, per request unless said otherwise), ``B`` (bytes), or a rate: ``req/s``, ``revocations/s``.
+    *unit* is ``s`` (seconds, per request unless said otherwise), ``B`` (bytes), or a rate such as ``req/s``.
+    """
+
     unit: str
     values: tuple[float, ...]
 
 
-@dataclass(frozen=True)
-class Target:
-    """What a row must show: *text* as the table says it, and the test of its result (else of its figure's mean)."""
-
-    text: str
-    met_by: Callable[[float], bool]
-
-
-def at_most(bound: float, text: str) -> Target:
-    return Target(text, lambda value: value <= bound)
-
-
-def at_least(bound: float, text: str) -> Target:
-    return Target(text, lambda value: value >= bound)
+#: How a row's figure is set against its baseline; ``overhead`` is what the figure adds to *minus* over what the
+#: baseline adds to it, and what ours adds counts as at least a nanosecond (below, it adds nothing measurable).
+_COMPARE: dict[str, Callable[[float, float, float], float]] = {
+    "ratio": lambda value, base, _: value / base,
+    "speedup": lambda value, base, _: base / value,
+    "difference": lambda value, base, _: value - base,
+    "overhead": lambda value, base, floor: (value - floor) / max(base - floor, 1e-9),
+}
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: a figure, and how it compares with its baseline.
-
-    *compare* is ``ratio`` (figure / baseline), ``speedup`` (baseline / figure),
-    ``difference`` (figure - baseline), or ``overhead`` (what the figure adds
-    to *minus*, over what the baseline adds to it).
-    """
+    """One line of the table: a figure, and how it compares (a key of ``_COMPARE``) with its baseline."""
 
     section: str
     case: str
@@ -51,7 +42,9 @@ class Row:
     baseline: str | None = None
     compare: str = "ratio"
     minus: str | None = None
-    target: Target | None = None
+    #: What the row must show, as the table says it (``≤ ...`` or ``≥ ...``), and the bound on its result (else on
+    #: its figure's mean).
+    target: tuple[str, float] | None = None
     #: What the baseline is called in the table; the baseline row's case by default.
     versus: str | None = None
 
@@ -63,53 +56,43 @@ def in_rounds(loads: Sequence[T], count: int, measure: Callable[[T], float], uni
     """
     values: dict[T, list[float]] = {load: [] for load in loads}
     for round_ in range(-1 if count > 1 else 0, count):
-        shift = round_ % len(loads)
-        for load in [*loads[shift:], *loads[:shift]]:
+        for load in [*loads[round_ % len(loads) :], *loads[: round_ % len(loads)]]:
             value = measure(load)
             if round_ >= 0:
                 values[load].append(value)
     return {load: Figure(unit, tuple(measured)) for load, measured in values.items()}
 
 
-def _mean(figure: Figure) -> float:
-    return statistics.fmean(figure.values)
-
-
-def _result(row: Row, figures: dict[str, Figure]) -> float | None:
-    if row.baseline is None:
-        return None
-    value, base = _mean(figures[row.figure]), _mean(figures[row.baseline])
-    if row.compare == "overhead":  # what ours adds is at least a nanosecond: below, it adds nothing measurable
-        floor = _mean(figures[row.minus or ""])
-        return (value - floor) / max(base - floor, 1e-9)
-    return {"ratio": value / base, "speedup": base / value, "difference": value - base}[row.compare]
-
-
 def evaluate(rows: Sequence[Row], figures: dict[str, Figure]) -> list[dict[str, Any]]:
     """Every row with its figures, result and verdict; KeyError names each figure the run did not produce."""
-    named = {name for row in rows for name in (row.figure, row.baseline, row.minus) if name}
-    missing = sorted(named - set(figures))
+    missing = sorted({name for row in rows for name in (row.figure, row.baseline, row.minus) if name} - set(figures))
     if missing:
         raise KeyError(f"the run produced no figure for {', '.join(missing)}")
-    labels = {row.figure: row.case for row in reversed(rows)}
-    evaluated = []
+    means = {name: statistics.fmean(figure.values) for name, figure in figures.items()}
+    labels, evaluated = {row.figure: row.case for row in reversed(rows)}, []
     for row in rows:
-        figure, result, target = figures[row.figure], _result(row, figures), row.target
+        figure, mean, result = figures[row.figure], means[row.figure], None
+        if row.baseline:
+            result = _COMPARE[row.compare](mean, means[row.baseline], means.get(row.minus or "", 0.0))
         evaluated.append({
-            "section": row.section, "case": row.case, "figure": row.figure, "unit": figure.unit,
-            "mean": _mean(figure), "stdev": statistics.stdev(figure.values) if len(figure.values) > 1 else None,
+            "section": row.section, "case": row.case, "figure": row.figure, "unit": figure.unit, "mean": mean,
+            "stdev": statistics.stdev(figure.values) if len(figure.values) > 1 else None,
             "values": len(figure.values), "baseline": row.baseline,
             "versus": row.versus or labels.get(row.baseline or ""), "compare": row.compare, "result": result,
-            "result_text": _result_text(row.compare, result, figure.unit), "target": target and target.text,
-            "met": None if target is None else bool(target.met_by(_mean(figure) if result is None else result)),
+            "result_text": _result_text(row.compare, result, figure.unit), "target": row.target and row.target[0],
+            "met": None if row.target is None else _met(row.target, mean if result is None else result),
         })  # fmt: skip
     return evaluated
 
 
+def _met(target: tuple[str, float], value: float) -> bool:
+    text, bound = target
+    return value <= bound if text.startswith("≤") else value >= bound
+
+
 def quantity(value: float, unit: str, *, signed: bool = False) -> str:
     """A value as a reader expects it: ns, µs or ms; MiB; a rate."""
-    sign = ("+" if value >= 0 else "-") if signed else ("-" if value < 0 else "")
-    size = abs(value)
+    sign, size = ("+" if value >= 0 else "-") if signed else ("-" if value < 0 else ""), abs(value)
     if unit == "s":
         scales = ((1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"), (1.0, "s"))
         shown, name = next((size / scale, name) for scale, name in scales if size < scale * 1000 or name == "s")

@@ -19,8 +19,7 @@ import pyperf
 import pytest
 
 from benchmarks import checks, contestants
-from benchmarks.browser import LOGOUT_PATH, signed_in
-from benchmarks.drivers import ASGI, WSGI, Adapter
+from benchmarks.browser import ASGI, LOGOUT_PATH, WSGI, Adapter, signed_in
 from tests.support.servers import REPO_ROOT
 
 _KINDS = {"asgi": ("none", "anonymous", "cookie", "in-session", "signed-cookie", "revoked"),

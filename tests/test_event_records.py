@@ -13,7 +13,6 @@ the metrics the middleware serves.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import secrets
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-import itsdangerous
 import pytest
 from joserfc import jws
 from webob import Request
@@ -40,6 +38,7 @@ from tests.support.apps import echo_asgi, echo_wsgi
 from tests.support.event_capture import capturing, fields_of
 from tests.support.provider import StubState
 from tests.support.redis_server import redis_server
+from tests.support.sessions import starlette_session
 from tests.support.tokens import KEY, ROTATED, id_token, logout_token, unsigned
 from tests.support.transports import Raw, Send, middleware_sender
 
@@ -110,8 +109,7 @@ class Run:
 
     def signed_session(self, id_token: str) -> str:
         """Starlette's session cookie holding *id_token*, signed with the session secret."""
-        data = base64.b64encode(json.dumps({"id_token": id_token}).encode())
-        value = itsdangerous.TimestampSigner(SESSION_SECRET).sign(data).decode()
+        value = starlette_session({"id_token": id_token}, SESSION_SECRET)
         self.secrets.add(value)
         return value
 

@@ -38,6 +38,7 @@ import pytest
 
 from tests.e2e.conftest import PROVIDER_DIR, _installed_as_locked
 from tests.support.servers import REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
+from tests.support.sessions import starlette_session
 
 EXAMPLES = REPO_ROOT / "examples"
 
@@ -254,10 +255,7 @@ def _b64url(text: str) -> bytes:
 def signed_session(kind: str, id_token: str, env: dict[str, str]) -> str:
     """A session cookie holding *id_token*, made with the app's secret the way the app's framework makes it."""
     if kind == "starlette":
-        from itsdangerous import TimestampSigner
-
-        data = base64.b64encode(json.dumps(authlib_session(id_token)).encode())
-        return TimestampSigner(env["SESSION_SECRET"]).sign(data).decode()
+        return starlette_session(authlib_session(id_token), env["SESSION_SECRET"])
     if kind in ("flask", "flask-pyoidc"):
         from flask import Flask
         from flask.sessions import SecureCookieSessionInterface

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import itsdangerous
 import pytest
 from starlette.applications import Starlette
 from starlette.middleware.sessions import SessionMiddleware
@@ -34,6 +33,7 @@ from logout_middleware.core import logout as handler_module
 from logout_middleware.specs.id_token import token_key
 from logout_middleware.stores import MemoryStore
 from tests.support.provider import StubState
+from tests.support.sessions import starlette_session
 from tests.support.tokens import JWKS, ROTATED, id_token, unsigned
 from tests.support.transports import Raw, Send, asgi_sender, middleware_sender
 
@@ -299,11 +299,9 @@ def test_session_secret_is_masked_in_repr() -> None:
 
 
 def test_a_signed_cookie_with_another_secret_is_not_read() -> None:
-    other = itsdangerous.TimestampSigner("another-secret").sign(
-        base64.b64encode(json.dumps({"token": {"id_token": TOKEN}}).encode())
-    )
+    other = starlette_session({"token": {"id_token": TOKEN}}, "another-secret")
     send = asgi_sender(starlette_app("outside"))
-    assert hint_of(send("GET", "/logout", {"Cookie": f"session={other.decode()}"})) is None
+    assert hint_of(send("GET", "/logout", {"Cookie": f"session={other}"})) is None
 
 
 # -- the id_token in a cookie of its own ------------------------------------------------

@@ -32,6 +32,7 @@ import redis
 from playwright.sync_api import Page, Response, expect
 
 from logout_middleware.stores.revocations import session_digest
+from tests.support.transports import deleted_cookies
 
 from .browsing import USERNAME, Hops, check_no_escape, check_provider_session_ended, rp_cookies, sign_in
 
@@ -72,17 +73,11 @@ def app_cookies(page: Page) -> set[str]:
     return set((page.locator("#cookies").text_content() or "").split())
 
 
-def deleted_cookies(response: Response) -> set[str]:
-    """The names of the cookies a response deletes: empty value and Max-Age=0."""
-    deleted = set()
-    for header in response.headers_array():
-        if header["name"].lower() != "set-cookie":
-            continue
-        pair, *attributes = (part.strip() for part in header["value"].split(";"))
-        name, _, value = pair.partition("=")
-        if value == "" and "max-age=0" in (attribute.lower() for attribute in attributes):
-            deleted.add(name)
-    return deleted
+def deleted_by(response: Response) -> set[str]:
+    """The names of the cookies a response deletes."""
+    return deleted_cookies(
+        header["value"] for header in response.headers_array() if header["name"].lower() == "set-cookie"
+    )
 
 
 def test_signing_out_of_one_app_signs_the_user_out_of_the_other_through_the_back_channel(
@@ -117,7 +112,7 @@ def test_signing_out_of_one_app_signs_the_user_out_of_the_other_through_the_back
     assert response.status == 200
     expect(page.locator("#status")).to_have_text(f"Signed in as {USERNAME}")
     assert app_cookies(page) >= LOGIN_COOKIES
-    assert not deleted_cookies(response)
+    assert not deleted_by(response)
     for rp in (b1, b2):
         assert "/backchannel-logout" not in rp.server.log_text(), f"{rp.name} was called too early"
 
@@ -163,7 +158,7 @@ def test_signing_out_of_one_app_signs_the_user_out_of_the_other_through_the_back
         assert time.monotonic() < deadline, f"B2 still takes the user as signed in after {PROPAGATION_DEADLINE} s"
         page.wait_for_timeout(50)
     assert not app_cookies(page) & LOGIN_COOKIES, app_cookies(page)
-    assert deleted_cookies(response) >= LOGIN_COOKIES
+    assert deleted_by(response) >= LOGIN_COOKIES
     assert not rp_cookies(page, b2.url).keys() & LOGIN_COOKIES
     assert "/backchannel-logout" not in b2.server.log_text()[logs_before[b2.server.name] :]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,10 +24,25 @@ class Raw:
     def get_all(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key.lower() == name.lower()]
 
+    def deleted_cookies(self) -> set[str]:
+        """The names of the cookies this response deletes: an empty value that expires now (``Max-Age=0``)."""
+        return deleted_cookies(self.get_all("set-cookie"))
+
     def get(self, name: str) -> str | None:
         values = self.get_all(name)
         assert len(values) <= 1, f"{name} sent {len(values)} times"
         return values[0] if values else None
+
+
+def deleted_cookies(set_cookie_lines: Iterable[str]) -> set[str]:
+    """The names of the cookies these ``Set-Cookie`` values delete: an empty value that expires now."""
+    deleted = set()
+    for line in set_cookie_lines:
+        pair, *attributes = (part.strip() for part in line.split(";"))
+        name, _, value = pair.partition("=")
+        if value in ("", '""') and "max-age=0" in (attribute.lower().replace(" ", "") for attribute in attributes):
+            deleted.add(name)
+    return deleted
 
 
 class Send(Protocol):
