@@ -22,14 +22,16 @@ class Figure:
     values: tuple[float, ...]
 
 
-#: How a row's figure is set against its baseline; ``overhead`` is what the figure adds to *minus* over what the
-#: baseline adds to it, and what ours adds counts as at least a nanosecond (below, it adds nothing measurable).
-_COMPARE: dict[str, Callable[[float, float, float], float]] = {
-    "ratio": lambda value, base, _: value / base,
-    "speedup": lambda value, base, _: base / value,
-    "difference": lambda value, base, _: value - base,
-    "overhead": lambda value, base, floor: (value - floor) / max(base - floor, 1e-9),
-}
+#: How a row's result is reckoned from the means of its figure, its baseline and its *minus*, and how it is shown.
+_COMPARE: dict[str, tuple[Callable[[float, float, float], float], Callable[[float, str], str]]] = {
+    "ratio": (lambda value, base, _: value / base, lambda result, _: f"{result:.3f}x"),
+    "speedup": (lambda value, base, _: base / value, lambda result, _: f"{result:.2f}x faster"),
+    "difference": (lambda value, base, _: value - base, lambda result, unit: quantity(result, unit, signed=True)),
+    # What the figure adds to *minus*, over what the baseline adds to it; what ours adds counts as at least a
+    # nanosecond (below, it adds nothing measurable).
+    "overhead": (lambda value, base, floor: (value - floor) / max(base - floor, 1e-9),
+                 lambda result, _: f"adds {result:,.0f}x as much"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,23 +73,20 @@ def evaluate(rows: Sequence[Row], figures: dict[str, Figure]) -> list[dict[str, 
     means = {name: statistics.fmean(figure.values) for name, figure in figures.items()}
     labels, evaluated = {row.figure: row.case for row in reversed(rows)}, []
     for row in rows:
-        figure, mean, result = figures[row.figure], means[row.figure], None
+        (reckon, show), figure, mean, result = _COMPARE[row.compare], figures[row.figure], means[row.figure], None
         if row.baseline:
-            result = _COMPARE[row.compare](mean, means[row.baseline], means.get(row.minus or "", 0.0))
+            result = reckon(mean, means[row.baseline], means.get(row.minus or "", 0.0))
+        judged = mean if result is None else result
         evaluated.append({
             "section": row.section, "case": row.case, "figure": row.figure, "unit": figure.unit, "mean": mean,
             "stdev": statistics.stdev(figure.values) if len(figure.values) > 1 else None,
             "values": len(figure.values), "baseline": row.baseline,
             "versus": row.versus or labels.get(row.baseline or ""), "compare": row.compare, "result": result,
-            "result_text": _result_text(row.compare, result, figure.unit), "target": row.target and row.target[0],
-            "met": None if row.target is None else _met(row.target, mean if result is None else result),
+            "result_text": "" if result is None else show(result, figure.unit), "target": row.target and row.target[0],
+            "met": None if row.target is None else (judged <= row.target[1] if row.target[0].startswith("≤")
+                                                    else judged >= row.target[1]),
         })  # fmt: skip
     return evaluated
-
-
-def _met(target: tuple[str, float], value: float) -> bool:
-    text, bound = target
-    return value <= bound if text.startswith("≤") else value >= bound
 
 
 def quantity(value: float, unit: str, *, signed: bool = False) -> str:
@@ -98,15 +97,6 @@ def quantity(value: float, unit: str, *, signed: bool = False) -> str:
         shown, name = next((size / scale, name) for scale, name in scales if size < scale * 1000 or name == "s")
         return f"{sign}{shown:.3g} {name}" if shown < 100 else f"{sign}{shown:.0f} {name}"
     return f"{sign}{size / 2**20:.1f} MiB" if unit == "B" else f"{sign}{size:,.0f} {unit}"
-
-
-def _result_text(compare: str, result: float | None, unit: str) -> str:
-    if result is None:
-        return ""
-    if compare == "difference":
-        return quantity(result, unit, signed=True)
-    texts = {"speedup": f"{result:.2f}x faster", "overhead": f"adds {result:,.0f}x as much"}
-    return texts.get(compare, f"{result:.3f}x")
 
 
 def markdown(evaluated: Sequence[dict[str, Any]]) -> str:

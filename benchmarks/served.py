@@ -6,12 +6,12 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from logout_middleware.stores import open_store
-from tests.support.gateway import gateway_stack
+from tests.support.gateway import GatewayStack, gateway_stack
 from tests.support.polling import eventually
 from tests.support.redis_server import redis_server
 from tests.support.servers import QUIET_GUNICORN, QUIET_UVICORN, REPO_ROOT, serve_asgi, serve_wsgi
@@ -19,7 +19,7 @@ from tests.support.transports import http_sender
 
 from . import checks
 from .browser import APP_PATH, END_SESSION, LOGOUT_PATH, header_lines, signed_in
-from .provider import GATEWAY_REVOCATIONS, Plan, Setup, fill, id_token
+from .provider import GATEWAY_REVOCATIONS, Plan, Setup, fill
 from .report import Figure, Row, in_rounds
 
 SERVERS = {
@@ -61,15 +61,12 @@ def wrk(url: str, plan: Plan, headers: Sequence[str], *, cpus: Sequence[int] = (
 
 
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:
-    return _served(setup) | _through_gateway(setup, directory / "gateway")
-
-
-def _served(setup: Setup) -> dict[str, Figure]:
-    plan, cookie = setup.plan, signed_in(setup.live_token)
-    headers, available = header_lines(cookie), sorted(os.sched_getaffinity(0))
+    """Every load, the served apps' and the gateway's, in rounds: wrk on a CPU of its own for the served apps."""
+    plan, cookie, available = setup.plan, signed_in(setup.live_token), sorted(os.sched_getaffinity(0))
+    gateway_cookies = {"anonymous": "", "signed-in": _gateway_cookie(setup.live_token),
+                       "revoked": _gateway_cookie(setup.revoked_token)}  # fmt: skip
     with ExitStack() as stack:
-        # The servers inherit this process's CPU as they start; wrk gets the next one.
-        os.sched_setaffinity(0, available[:1])
+        os.sched_setaffinity(0, available[:1])  # the servers inherit this process's CPU as they start
         try:
             urls = {key: stack.enter_context(serve(spec, app_dir=REPO_ROOT, extra_args=args))
                     for key, (serve, spec, args) in SERVERS.items()}  # fmt: skip
@@ -78,12 +75,20 @@ def _served(setup: Setup) -> dict[str, Figure]:
         for server in ("uvicorn", "gunicorn"):  # wrk sees each answer's status, not what a logout does
             answer = http_sender(urls[server, "ours"])("GET", LOGOUT_PATH, {"Cookie": cookie})
             checks.logs_out(f"{server}/ours", answer, cookie)
+        gateway = stack.enter_context(_gateway(setup, directory / "gateway"))
+        _check_gateway(gateway, gateway_cookies)
 
         def measure(figure: str) -> float:
-            server, app, path = LOADS[figure]
-            return wrk(urls[server, app] + path, plan, headers, cpus=available[1:2])
+            if figure in LOADS:
+                server, app, path = LOADS[figure]
+                return wrk(urls[server, app] + path, plan, header_lines(cookie), cpus=available[1:2])
+            load = figure.removeprefix("gateway/")
+            headers = [f"Host: {GATEWAY_HOST}", *header_lines(gateway_cookies[load])]
+            return wrk(gateway.nginx.base_url + APP_PATH, plan, headers, refusing=GATEWAY_LOADS[load][1] >= 400)
 
-        return in_rounds(list(LOADS), plan.rounds, measure, "req/s")
+        figures = in_rounds([*LOADS, *(f"gateway/{load}" for load in GATEWAY_LOADS)], plan.rounds, measure, "req/s")
+        _check_gateway(gateway, gateway_cookies)  # after the loads too: a refusal was a 401, not a 5xx
+    return figures
 
 
 def rows(setup: Setup) -> list[Row]:
@@ -101,47 +106,38 @@ def rows(setup: Setup) -> list[Row]:
               for load in ("signed-in", "revoked"))]  # fmt: skip
 
 
-def _check_gateway(base_url: str, services: Sequence[str], cookies: dict[str, str]) -> None:
-    """Each service stops the revoked session (once it has loaded Redis); through nginx, each load is answered right."""
-    revoked = {"Cookie": cookies["revoked"]}
-    for send in map(http_sender, services):
-        if not eventually(lambda send=send: send("GET", "/auth", revoked).status == 401, 30):
-            raise checks.MisbehavedError(f"a logout service let a revoked session through for 30 s: {services}")
-    for load, (_, status) in GATEWAY_LOADS.items():
-        headers = {"Host": GATEWAY_HOST} | ({"Cookie": cookies[load]} if cookies[load] else {})
-        answer = http_sender(base_url)("GET", APP_PATH, headers)
-        seen = json.loads(answer.body).get("cookie") if answer.status == 200 else None
-        if answer.status != status or (status == 200 and seen != cookies[load]):
-            raise checks.MisbehavedError(f"gateway, {load}: answered {answer.status}, the app saw {seen!r:.80}")
-        if status == 401 and not answer.deleted_cookies() >= _DELETED:
-            raise checks.MisbehavedError(f"gateway: a revoked session's 401 deleted {answer.deleted_cookies()}")
+def _gateway_cookie(id_token: str) -> str:
+    return f"id_token={id_token}; session=s-{id_token[-8:]}; csrftoken=c-{id_token[-8:]}"
 
 
-def _through_gateway(setup: Setup, directory: Path) -> dict[str, Figure]:
-    """The whole stack, the revoked session and many more revoked in Redis, under wrk."""
-    plan = setup.plan
+@contextmanager
+def _gateway(setup: Setup, directory: Path) -> Iterator[GatewayStack]:
+    """The stack of tests/test_nginx.py, its Redis holding the revoked session and many more."""
     directory.mkdir()
-    cookies = {"anonymous": ""} | {
-        load: f"id_token={id_token(setup.issuer, sid)}; session=s-{sid}; csrftoken=c-{sid}"
-        for load, sid in (("signed-in", "live-1"), ("revoked", "gone-1"))}  # fmt: skip
     with redis_server(directory / "redis") as redis:
         store = open_store(redis.url)
-        store.revoke_session(setup.issuer, "gone-1")
         fill(store, setup.issuer, GATEWAY_REVOCATIONS)
         store.close()
         options = {"ISSUER": setup.issuer, "CLIENT_ID": setup.client_id, "END_SESSION_ENDPOINT": END_SESSION,
                    "POST_LOGOUT_REDIRECT_URI": f"https://{GATEWAY_HOST}/", "COOKIE_DOMAIN": "example.test",
                    "CLEAR_COOKIES": "session,csrftoken", "REVOCATION_STORE": redis.url,
                    "BACKCHANNEL_LOGOUT_PATH": "/backchannel-logout"}  # fmt: skip
-        env = {f"LOGOUT_MIDDLEWARE_{name}": value for name, value in options.items()}
-        with gateway_stack(directory, env, quiet=True) as gateway:
-            base_url = gateway.nginx.base_url
-            _check_gateway(base_url, gateway.services, cookies)
+        with gateway_stack(directory, {f"LOGOUT_MIDDLEWARE_{name}": value for name, value in options.items()},
+                           quiet=True) as gateway:  # fmt: skip
+            yield gateway
 
-            def measure(load: str) -> float:
-                headers = [f"Host: {GATEWAY_HOST}", *header_lines(cookies[load])]
-                return wrk(base_url + APP_PATH, plan, headers, refusing=GATEWAY_LOADS[load][1] >= 400)
 
-            figures = in_rounds(list(GATEWAY_LOADS), plan.rounds, measure, "req/s")
-            _check_gateway(base_url, gateway.services, cookies)  # after the loads too: a refusal was a 401, not a 5xx
-    return {f"gateway/{load}": figure for load, figure in figures.items()}
+def _check_gateway(gateway: GatewayStack, cookies: dict[str, str]) -> None:
+    """Each service stops the revoked session (once it has loaded Redis); through nginx, each load is answered right."""
+    revoked = {"Cookie": cookies["revoked"]}
+    for send in map(http_sender, gateway.services):
+        if not eventually(lambda send=send: send("GET", "/auth", revoked).status == 401, 30):
+            raise checks.MisbehavedError(f"a logout service let a revoked session through for 30 s: {gateway.services}")
+    for load, (_, status) in GATEWAY_LOADS.items():
+        headers = {"Host": GATEWAY_HOST} | ({"Cookie": cookies[load]} if cookies[load] else {})
+        answer = http_sender(gateway.nginx.base_url)("GET", APP_PATH, headers)
+        seen = json.loads(answer.body).get("cookie") if answer.status == 200 else None
+        if answer.status != status or (status == 200 and seen != cookies[load]):
+            raise checks.MisbehavedError(f"gateway, {load}: answered {answer.status}, the app saw {seen!r:.80}")
+        if status == 401 and not answer.deleted_cookies() >= _DELETED:
+            raise checks.MisbehavedError(f"gateway: a revoked session's 401 deleted {answer.deleted_cookies()}")
