@@ -25,6 +25,7 @@ import redis.asyncio.connection
 from logout_middleware import events
 from logout_middleware.errors import StoreDeferredError, StoreUnavailableError
 from logout_middleware.stores import open_store
+from logout_middleware.stores import redis as redis_module
 from logout_middleware.stores.redis import BAD_MESSAGE, REDIS_LOST, SHARDS, RedisStore
 from logout_middleware.stores.revocations import expiry_hour, session_digest, subject_digest
 
@@ -381,3 +382,66 @@ def test_a_revocation_redis_lost_is_still_written_back(
         store._write_back_missing()
         assert int(client.scard(key)) == 1
     assert told.count("store.written_back") == 1
+
+
+@pytest.mark.parametrize("kind", ["session", "subject"])
+@pytest.mark.parametrize("ends", [(600, 7200), (7200, 600)], ids=["later-end-second", "earlier-end-second"])
+def test_a_loss_beside_a_revocation_taken_with_two_ends_is_written_back(
+    server: RedisServer, redis_stores: RedisStores, told: list[str], kind: str, ends: tuple[int, int]
+) -> None:
+    """Taken with two ends, a revocation is in two hours' keys: counted in both, it hides no loss beside it."""
+    store, now = redis_stores.open(server.url), time.time()
+
+    def revoke(name: str, seconds: int) -> None:
+        if kind == "session":
+            store.revoke_session(ISS, name, expires_at=now + seconds)
+        else:
+            store.revoke_subject(ISS, name, revoked_at=now, expires_at=now + seconds)
+
+    revoke("kept", ends[0])
+    revoke("kept", ends[1])
+    revoke("lost", 600)
+    hour = expiry_hour(now + 600)
+    with redis.Redis.from_url(server.url) as client:
+        if kind == "session":
+            lost = session_digest(ISS, "lost")
+            key = f"logout:sessions:{hour}:{lost[0] % SHARDS}"
+            assert client.srem(key, lost) == 1
+
+            def held_again() -> bool:
+                return bool(client.sismember(key, lost))
+        else:
+            lost, key = subject_digest(ISS, "lost"), f"logout:subjects:{hour}"
+            assert client.hdel(key, lost) == 1
+
+            def held_again() -> bool:
+                return bool(client.hexists(key, lost))
+
+        store._write_back_missing()
+        assert held_again()
+        store._write_back_missing()  # and once Redis holds it all again, nothing more
+    assert told.count("store.written_back") == 1
+    newcomer = redis_stores.open(server.url)  # loads both hours' keys, and counts the one taken twice in both
+    newcomer._write_back_missing()
+    assert told.count("store.written_back") == 1
+
+
+def test_a_write_that_waits_is_sent_by_the_next_audit_not_taken_for_a_lost_one(
+    server: RedisServer, redis_stores: RedisStores, told: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write Redis did not take while the link stayed up waits here; the audit sends it, published to the others."""
+    store, other = redis_stores.open(server.url), redis_stores.open(server.url)
+    send = store._send
+
+    def not_taken(revocation: Any) -> None:
+        raise redis.ConnectionError("the write did not reach Redis")  # the command failed, the subscription stayed
+
+    monkeypatch.setattr(store, "_send", not_taken)
+    with pytest.raises(StoreDeferredError):
+        store.revoke_session(ISS, "sid-1")
+    assert store.pending == 1
+    monkeypatch.setattr(store, "_send", send)
+    monkeypatch.setattr(redis_module, "_AUDIT_EVERY", 0.2)
+    assert eventually(lambda: other.is_revoked(ISS, "sid-1", None, None), within=5.0)
+    assert store.pending == 0
+    assert "store.written_back" not in told

@@ -378,6 +378,7 @@ class RedisStore:
                 pinged = now
             if now - audited >= _AUDIT_EVERY:
                 self.revocations.prune(self._clock())
+                self._flush_pending()  # sent (and published) as soon as Redis answers, not taken for lost ones
                 self._write_back_missing()
                 audited = now
 
@@ -479,9 +480,7 @@ class RedisStore:
     def _write_back_missing(self) -> None:
         """Write back the hours of which Redis holds fewer revocations than the local copy (it lost some).
 
-        Redis may also hold a revocation twice (in two hours, if it was
-        revoked again with a later end), and so hide a loss in that hour;
-        the revocation is still held by every instance that saw it.
+        Both count a revocation taken with two ends in both hours' keys, so that it hides no loss beside it.
         """
         held = self.revocations
         with self._in_flight_lock:

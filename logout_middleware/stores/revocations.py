@@ -67,9 +67,14 @@ class RevocationSet:
         self.sessions: dict[bytes, int] = {}
         #: subject digest -> (revoked at, the hour its revocation ends).
         self.subjects: dict[bytes, tuple[float, int]] = {}
-        #: hour -> how many sessions, and subjects, end in it here: what an audit compares with a store's.
+        #: hour -> how many sessions, and subjects, a store that keeps a key an hour holds in that hour's key, as far as
+        #: this copy knows: what an audit compares with the store's.  A revocation taken with two ends is in both
+        #: hours' keys (the later end is the one in force), so it counts in both, as it does in the store.
         self.session_counts: dict[int, int] = {}
         self.subject_counts: dict[int, int] = {}
+        #: hour -> the revocations counted in that hour whose end in force is another hour.
+        self._other_sessions: dict[int, set[bytes]] = {}
+        self._other_subjects: dict[int, dict[bytes, float]] = {}
         self.lock = threading.Lock()
         #: Grows with every revocation added: while it stays, a session found live stays live (time only ends
         #: revocations), so a caller may skip looking it up again.
@@ -112,10 +117,15 @@ class RevocationSet:
             held, counts = self.sessions, self.session_counts
             for digest in new.keys() & held.keys():  # a set operation: a Python loop only over those held already
                 old = held[digest]
-                if old >= hour:
+                if old == hour:
                     del new[digest]
-                else:
-                    counts[old] -= 1
+                elif old > hour:  # a later end is in force: this hour's key holds it too
+                    del new[digest]
+                    if digest not in self._other_sessions.setdefault(hour, set()):
+                        self._other_sessions[hour].add(digest)
+                        counts[hour] = counts.get(hour, 0) + 1
+                else:  # the later end is in force now; the earlier hour's key still holds it, and it stays counted
+                    self._other_sessions.setdefault(old, set()).add(digest)
             held.update(new)
             if new:
                 counts[hour] = counts.get(hour, 0) + len(new)
@@ -127,24 +137,29 @@ class RevocationSet:
         with self.lock:
             hour = self._hours.setdefault(hour, hour)
             old = self.subjects.get(digest)
+            counts = self.subject_counts
             if old is None:
-                self.subjects[digest] = (revoked_at, hour)
-            elif revoked_at > old[0] or hour > old[1]:
-                self.subjects[digest] = (max(revoked_at, old[0]), max(hour, old[1]))
-                if hour > old[1]:
-                    self.subject_counts[old[1]] -= 1
-                else:
-                    self.generation += 1
-                    return
-            else:
-                return
-            self.subject_counts[hour] = self.subject_counts.get(hour, 0) + 1
-            self.generation += 1
+                counts[hour] = counts.get(hour, 0) + 1
+            elif hour < old[1]:  # a later end is in force: this hour's key holds it too
+                others = self._other_subjects.setdefault(hour, {})
+                if digest not in others:
+                    counts[hour] = counts.get(hour, 0) + 1
+                others[digest] = max(revoked_at, others.get(digest, revoked_at))
+            elif hour > old[1]:  # the earlier hour's key still holds it, and it stays counted there
+                self._other_subjects.setdefault(old[1], {})[digest] = old[0]
+                counts[hour] = counts.get(hour, 0) + 1
+            if old is None or revoked_at > old[0] or hour > old[1]:
+                old_at, old_hour = old or (revoked_at, hour)
+                self.subjects[digest] = (max(revoked_at, old_at), max(hour, old_hour))
+                self.generation += 1
 
     def ending(self, hour: int) -> tuple[list[bytes], list[tuple[bytes, float]]]:
         """The sessions, and the subjects with their revocation times, whose revocations end at *hour*."""
         sessions = [digest for digest, ends in list(self.sessions.items()) if ends == hour]
         subjects = [(digest, entry[0]) for digest, entry in list(self.subjects.items()) if entry[1] == hour]
+        with self.lock:  # also those a later end is in force for: the hour's key holds them too
+            sessions += self._other_sessions.get(hour, ())
+            subjects += self._other_subjects.get(hour, {}).items()
         return sessions, subjects
 
     def prune(self, now: float) -> None:
@@ -157,6 +172,7 @@ class RevocationSet:
                 del self.sessions[digest]
             for digest in [digest for digest, (_, ends) in self.subjects.items() if ends <= now]:
                 del self.subjects[digest]
-            for counts in (self.session_counts, self.subject_counts, self._hours):
+            for counts in (self.session_counts, self.subject_counts, self._other_sessions, self._other_subjects,
+                           self._hours):  # fmt: skip
                 for hour in [hour for hour in counts if hour <= now]:
                     del counts[hour]
