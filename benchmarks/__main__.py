@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     commit = _first_line("git", "rev-parse", "--short", "HEAD")
     commit += "-dirty" if _first_line("git", "status", "--porcelain", "--untracked-files=no") else ""
     with tempfile.TemporaryDirectory(prefix="bench-run-") as temporary, provider.running(plan) as setup:
-        directory, figures = Path(temporary), {}
+        directory, figures = Path(temporary), dict[str, report.Figure]()
         (directory / "setup.pickle").write_bytes(pickle.dumps(setup))  # for the processes the suites start
         for module, doing in SUITES.items():
             print(f"[{time.monotonic() - started:5.0f} s] {doing}", file=sys.stderr, flush=True)

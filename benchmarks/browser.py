@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -44,10 +43,9 @@ Request = dict[str, Any]
 TimeFunc = Callable[[int], float]
 
 
-def signed_in(id_token: str | None = None, session: str = OPAQUE_SESSION) -> str:
+def signed_in(id_token: str) -> str:
     """The Cookie header of a signed-in browser: the visitor's cookies and the login ones."""
-    token = f"id_token={id_token}; " if id_token else ""
-    return f"{VISITOR_COOKIES}; {token}session={session}"
+    return f"{VISITOR_COOKIES}; id_token={id_token}; session={OPAQUE_SESSION}"
 
 
 def header_lines(cookie: str | None = None) -> list[str]:
@@ -68,7 +66,7 @@ def asgi_scope(path: str = APP_PATH, cookie: str | None = None, *, root_path: st
 def wsgi_environ(path: str = APP_PATH, cookie: str | None = None, *, root_path: str = "") -> Request:
     """The environ a WSGI server builds for the same request (WebOb's, as the tests' WSGI sender makes it)."""
     headers = dict(BROWSER_HEADERS) | ({"cookie": cookie} if cookie is not None else {})
-    extra = {"SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "203.0.113.7", "wsgi.multiprocess": True}
+    extra: dict[str, Any] = {"SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "203.0.113.7", "wsgi.multiprocess": True}
     return WebObRequest.blank(path, extra, base_url=f"https://{HOST}{root_path}", headers=headers).environ
 
 
@@ -88,14 +86,14 @@ def _start_response(*args: Any) -> None:
     pass
 
 
-def run_asgi(app: App, scopes: Iterable[Request], send: Callable[[Any], Awaitable[None]] = _discard) -> float:
-    """Send each scope through *app*, what it sends to *send*; the seconds it took."""
+def run_asgi(app: App, scopes: Iterable[Request]) -> float:
+    """Send each scope through *app*, what it sends discarded; the seconds it took."""
 
     async def drive() -> float:
         start = perf_counter()
         for scope in scopes:
             # A new scope per request, as servers hand out: SessionMiddleware and ours write into it.
-            await app(scope.copy(), _receive, send)
+            await app(scope.copy(), _receive, _discard)
         return perf_counter() - start
 
     return _loop.run_until_complete(drive())
@@ -122,10 +120,6 @@ class Adapter:
         sender = wsgi_sender if self.name == "wsgi" else asgi_sender
         send = sender(app, host=HOST, scheme="https", root_path=root_path)
         return send("GET", root_path + path, {**dict(BROWSER_HEADERS), **({"cookie": cookie} if cookie else {})})
-
-    def timer(self, app: App, request: Request) -> TimeFunc:
-        """pyperf's time function for *app* answering *request* over and over."""
-        return lambda loops: self.run(app, itertools.repeat(request, loops))
 
 
 ASGI = Adapter("asgi", asgi_scope, run_asgi)

@@ -64,8 +64,7 @@ def logs_out(name: str, answer: Raw, sent: str | None) -> None:
     ])  # fmt: skip
 
 
-def builds_url(name: str, url: str, *, same_as: str | None, id_token: str) -> None:
-    """The end-session URL: the very one *same_as* is where given, else one that carries the id_token as the hint."""
-    carries_the_hint = url.startswith(END_SESSION + "?") and id_token in url
-    if not (url == same_as if same_as is not None else carries_the_hint):
+def builds_url(name: str, url: str, id_token: str, *, same_as: str | None = None) -> None:
+    """The end-session URL with the id_token as the hint; where *same_as* is given, that very URL."""
+    if not (url.startswith(END_SESSION + "?") and f"id_token_hint={id_token}" in url and url == (same_as or url)):
         raise MisbehavedError(f"{name} built {url[:120]!r}, not the end-session URL {same_as or END_SESSION!r:.120}")

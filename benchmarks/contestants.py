@@ -21,14 +21,15 @@ from logout_middleware import asgi, build_logout_url, wsgi
 from tests.support.apps import echo_asgi, echo_wsgi
 from tests.support.sessions import starlette_session
 
-from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, Adapter, App
+from .browser import END_SESSION, HOST, LOGIN_COOKIES, LOGOUT_PATH, REDIRECT_URI, STATE, VISITOR_COOKIES, Adapter, App
 from .provider import SESSION_SECRET, Setup, open_filled
 
 CLIENT_ID = "bench-client"
 #: Ours with checks off: what every app gets without a receiver, forward-auth or enforce_revocations.
-OPTIONS = {"end_session_endpoint": END_SESSION, "post_logout_redirect_uri": REDIRECT_URI, "client_id": CLIENT_ID,
-           "clear_cookies": LOGIN_COOKIES[1:]}  # fmt: skip
-OURS = {"asgi": partial(asgi.LogoutMiddleware, **OPTIONS), "wsgi": partial(wsgi.LogoutMiddleware, **OPTIONS)}
+OPTIONS: dict[str, Any] = {"end_session_endpoint": END_SESSION, "post_logout_redirect_uri": REDIRECT_URI,
+                           "client_id": CLIENT_ID, "clear_cookies": LOGIN_COOKIES[1:]}  # fmt: skip
+OURS: dict[str, Callable[..., App]] = {"asgi": partial(asgi.LogoutMiddleware, **OPTIONS),
+                                       "wsgi": partial(wsgi.LogoutMiddleware, **OPTIONS)}  # fmt: skip
 _BODY = {"type": "http.response.body", "body": b"hello"}
 
 
@@ -43,9 +44,9 @@ def hello_wsgi(environ: Any, start_response: Any) -> Iterable[bytes]:
     return [b"hello"]
 
 
-HELLO = {"asgi": hello_asgi, "wsgi": hello_wsgi}
+HELLO: dict[str, App] = {"asgi": hello_asgi, "wsgi": hello_wsgi}
 #: The apps the behaviour checks wrap: they answer what Cookie header reached them.
-ECHO = {"asgi": echo_asgi, "wsgi": echo_wsgi}
+ECHO: dict[str, App] = {"asgi": echo_asgi, "wsgi": echo_wsgi}
 #: Ours around the minimal app, as uvicorn and gunicorn serve it.
 SERVED_ASGI, SERVED_WSGI = OURS["asgi"](hello_asgi), OURS["wsgi"](hello_wsgi)
 
@@ -60,7 +61,7 @@ def function_asgi(app: App) -> App:
 
 
 def function_wsgi(app: App) -> App:
-    def wrapped(environ: Any, start_response: Any) -> Iterable[bytes]:
+    def wrapped(environ: Any, start_response: Any) -> Any:
         return app(environ, start_response)
 
     return wrapped
@@ -80,13 +81,13 @@ class ClassWSGI:
     def __init__(self, app: App) -> None:
         self.app = app
 
-    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: Any, start_response: Any) -> Any:
         return self.app(environ, start_response)
 
 
-def session_cookie(id_token: str) -> str:
-    """The ``session`` cookie SessionMiddleware sets for a sign-in that kept *id_token*."""
-    return starlette_session({"id_token": id_token}, SESSION_SECRET)
+def in_session(id_token: str, secret: str = SESSION_SECRET) -> str:
+    """The Cookie header of a browser whose sign-in kept *id_token* in SessionMiddleware's cookie, signed so."""
+    return f"{VISITOR_COOKIES}; session={starlette_session({'id_token': id_token}, secret)}"
 
 
 def _logout_url(id_token: str | None) -> str:
@@ -119,7 +120,7 @@ def webob_logout(request: WebObRequest, app: App) -> App | WebObResponse:
 
 
 #: The pass-through contestants of each interface by key, each around an app.
-WRAPPERS = {
+WRAPPERS: dict[str, dict[str, Callable[[App], App]]] = {
     "asgi": {"bare": lambda app: app, "function": function_asgi, "class": ClassASGI,
              "trustedhost": partial(TrustedHostMiddleware, allowed_hosts=[HOST]), "ours": OURS["asgi"],
              "basehttp": StarletteLogout},

@@ -20,10 +20,13 @@ from pathlib import Path
 import pyperf
 
 from . import checks
-from .browser import APP_PATH, ASGI, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, WSGI, Adapter, App, TimeFunc, signed_in
-from .contestants import ECHO, HELLO, WRAPPERS, session_cookie, stack, url_builder
+from .browser import APP_PATH, ASGI, LOGOUT_PATH, MOUNT, VISITOR_COOKIES, WSGI, Adapter, App, signed_in
+from .contestants import ECHO, HELLO, WRAPPERS, in_session, stack, url_builder
 from .provider import REVOCATIONS, STORES, Setup, close_opened
 from .report import Figure, Row
+
+#: What pyperf times: run the contestant *loops* times, return the seconds it took.
+TimeFunc = Callable[[int], float]
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,7 @@ class Case:
     row: Row
     #: Raises MisbehavedError unless the contestant does what it is measured doing; run before its workers start.
     check: Callable[[], None]
-    #: Builds the contestant (its keys fetched, its session seen) and returns its time function: only in the
-    #: worker that times this case.
+    #: Builds the contestant (its keys fetched, its session seen), returns its time function: in its worker only.
     prepare: Callable[[], TimeFunc]
 
 
@@ -66,10 +68,9 @@ _URL_ROWS = {
 
 
 def cookie(kind: str, setup: Setup) -> str | None:
-    """The Cookie header a browser sends for *kind*."""
     token = setup.revoked_token if kind == "revoked" else setup.live_token
     if kind in ("in-session", "signed-cookie"):
-        return f"{VISITOR_COOKIES}; session={session_cookie(token)}"
+        return in_session(token)
     return {"none": None, "anonymous": VISITOR_COOKIES}.get(kind, signed_in(token))
 
 
@@ -81,21 +82,21 @@ def _app_case(row: Row, adapter: Adapter, around: Callable[[App], App], sent: st
     def prepare() -> TimeFunc:
         app = around(HELLO[adapter.name])
         adapter.run(app, [request])  # the keys are fetched and the session seen: from now on it returns
-        return adapter.timer(app, request)
+        return lambda loops: adapter.run(app, itertools.repeat(request, loops))
 
     answer = functools.partial(adapter.answer, path=path, cookie=sent, root_path=root_path)
     return Case(row, lambda: check(row.figure, answer(around(ECHO[adapter.name])), sent), prepare)
 
 
 def _url_case(key: str, setup: Setup) -> Case:
-    def check() -> None:
-        # urlencode must build what ours builds; Authing's differs (nothing encoded) but must carry the hint.
-        token = setup.live_token
-        expected = url_builder("ours", token)() if key != "authing" else None
-        checks.builds_url(f"url/{key}", url_builder(key, token)(), same_as=expected, id_token=token)
+    token = setup.live_token
+
+    def check() -> None:  # urlencode must build the very URL ours builds; Authing's differs (nothing encoded)
+        same_as = url_builder("ours", token)() if key == "urlencode" else None
+        checks.builds_url(f"url/{key}", url_builder(key, token)(), token, same_as=same_as)
 
     # timeit takes a number of calls and returns their seconds, as pyperf wants (collector off for all three).
-    return Case(_URL_ROWS[key], check, lambda: timeit.Timer(url_builder(key, setup.live_token)).timeit)
+    return Case(_URL_ROWS[key], check, lambda: timeit.Timer(url_builder(key, token)).timeit)
 
 
 def _app_cases(adapter: Adapter, sent: str) -> list[Case]:
@@ -103,10 +104,8 @@ def _app_cases(adapter: Adapter, sent: str) -> list[Case]:
     name, found = adapter.name, []
     wrappers, (alternative, alternative_case) = WRAPPERS[name], _ALTERNATIVE[name]
     for group, mount in (("pass", ""), ("pass-mounted", MOUNT)):
-        section, prefix = (
-            f"{name.upper()} pass-through" + (f", mounted at {mount}" if mount else ""),
-            f"{name}/{group}/",
-        )
+        section = f"{name.upper()} pass-through" + (f", mounted at {mount}" if mount else "")
+        prefix = f"{name}/{group}/"
         for key, (case, baseline, target) in _PASS.items():
             if key in wrappers:
                 row = Row(section, case, prefix + key, baseline and prefix + baseline, target=target)
@@ -148,26 +147,23 @@ def cases(setup: Setup) -> list[Case]:
 
 def rows(setup: Setup) -> list[Row]:
     found = [case.row for case in cases(setup)]
-    after_url = found.index(_URL_ROWS["ours"]) + 1
-    return [*found[:after_url], Row("build_logout_url", "ours, against Authing", "url/ours", "url/authing"),
-            *found[after_url:]]  # fmt: skip
+    at = found.index(_URL_ROWS["ours"]) + 1  # a second row of ours, against Authing: a row with no case of its own
+    return [*found[:at], Row("build_logout_url", "ours, against Authing", "url/ours", "url/authing"), *found[at:]]
 
 
 def main() -> None:
     def forward(command: list[str], args: Namespace) -> None:
-        command.extend(("--setup", args.setup, "--cases", args.cases))
+        command.extend(("--setup", args.setup))
 
     runner = pyperf.Runner(program_args=("-m", "benchmarks.inprocess"), add_cmdline_args=forward)
     runner.argparser.add_argument("--setup", required=True, help="the file describing the provider and stores")
-    runner.argparser.add_argument("--cases", default="", help="only the cases whose name holds this text")
     args = runner.parse_args()
     for case in cases(pickle.loads(Path(args.setup).read_bytes())):  # noqa: S301 - the file this run wrote
-        if args.cases in case.row.figure:
-            if not args.worker:  # once, in pyperf's main process, before the workers time it
-                case.check()
-                close_opened()
-            prepared = functools.cache(case.prepare)
-            runner.bench_time_func(case.row.figure, lambda loops, prepared=prepared: prepared()(loops))
+        if not args.worker:  # once, in pyperf's main process, before the workers time it
+            case.check()
+            close_opened()
+        prepared = functools.cache(case.prepare)
+        runner.bench_time_func(case.row.figure, lambda loops, prepared=prepared: prepared()(loops))
 
 
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:

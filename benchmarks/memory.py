@@ -1,37 +1,32 @@
 """Floods and long runs: what a request with a cookie never seen costs, and whether a process's memory stays bounded.
 
-Each variant runs apart, one after another.  The floods go through ours with checks on (ASGI only: the check is
-the core's), each request with a cookie never seen before, and are compared with the same stack sent a session
-it has seen.  Each thousand requests is timed, and the peak resident size (VmHWM) read after half of them and at
-the end: a process whose memory is bounded stops raising its peak, since it reuses what it frees.
+Each variant runs apart, one after another; the floods go through ours with checks on (ASGI only: the check is the
+core's).  A process whose memory is bounded stops raising its peak (VmHWM), since it reuses what it frees.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from tests.support.sessions import starlette_session
 
 from . import checks
 from .apart import measured_apart, process_size
-from .browser import APP_PATH, ASGI, LOGOUT_PATH, VISITOR_COOKIES, WSGI, App, signed_in
-from .contestants import ECHO, HELLO, OURS, session_cookie, stack
+from .browser import APP_PATH, ASGI, LOGOUT_PATH, WSGI, signed_in
+from .contestants import ECHO, HELLO, WRAPPERS, in_session, stack
 from .provider import SESSION_SECRET, Setup
 from .report import Figure, Row
 
-#: Each flood, what it sends, and the variant it is compared with: the same stack with a session it has seen.
+#: Each flood, what it sends, and its baseline: the same stack sent a session it has seen (None: a baseline).
 _FLOODS = {
+    "returning-token": ("a returning session's id_token cookie, seen before, every time", None),
     "forged-token": ("a forged id_token cookie each: its RS256 signature checked (and refused)", "returning-token"),
+    "returning-session": ("a returning signed session cookie, seen before, every time", None),
     "forged-session": ("a forged signed session cookie each: its HMAC checked (and refused)", "returning-session"),
     "new-session": ("a new valid signed session each: its HMAC checked, the caches filled up", "returning-session"),
 }
-_BASELINES = {"returning-token": "a returning session's id_token cookie, seen before, every time",
-              "returning-session": "a returning signed session cookie, seen before, every time"}  # fmt: skip
 #: The variants, each run in a process of its own: the ASGI floods and their baselines, then the logouts.
-VARIANTS = (*(f"asgi-{kind}" for kind in (*_BASELINES, *_FLOODS)),
+VARIANTS = (*(f"asgi-{kind}" for kind in _FLOODS),
             *(f"{adapter}-logout-{app}" for adapter in ("asgi", "wsgi") for app in ("bare", "ours")))  # fmt: skip
 #: How each variant's first request must be answered (the bare app's logout is the app's: nothing to judge).
 _CHECKS = {"forged-token": checks.strips, "forged-session": checks.strips, "logout-ours": checks.logs_out,
@@ -41,7 +36,7 @@ _CHECKS = {"forged-token": checks.strips, "forged-session": checks.strips, "logo
 def _cookies(kind: str, setup: Setup) -> Iterator[str]:
     """The Cookie header of each request, each made when it is due, so that no list of them takes memory."""
     if kind == "returning-session":
-        return itertools.repeat(f"{VISITOR_COOKIES}; session={session_cookie(setup.live_token)}")
+        return itertools.repeat(in_session(setup.live_token))
     if kind in ("returning-token", "logout-bare", "logout-ours"):
         return itertools.repeat(signed_in(setup.live_token))
     return _never_seen(kind, setup.live_token)
@@ -54,17 +49,16 @@ def _never_seen(kind: str, live_token: str) -> Iterator[str]:
         if kind == "forged-token":
             yield signed_in(token)
         else:  # a new session is trusted as it is, as the framework signed it; a forged one was signed elsewhere
-            secret = SESSION_SECRET if kind == "new-session" else "another-secret"
-            yield f"{VISITOR_COOKIES}; session={starlette_session({'id_token': token}, secret)}"
+            yield in_session(token, SESSION_SECRET if kind == "new-session" else "another-secret")
 
 
-def measure(variant: str, setup: Setup) -> dict[str, Any]:
+def measure(variant: str, setup: Setup) -> dict[str, Figure]:
     """Run *variant* in this process: the seconds a request took, timed a thousand at a time; the peak RSS half-way
     and at the end.  The requests are made a hundred at a time, off the clock."""
     adapter, _, kind = variant.partition("-")
     driver, logout = (ASGI if adapter == "asgi" else WSGI), kind.startswith("logout")
     if logout:
-        around: Callable[[App], App] = OURS[adapter] if kind == "logout-ours" else (lambda app: app)
+        around = WRAPPERS[adapter][kind.removeprefix("logout-")]  # the bare app's, or ours
     else:
         around = stack(driver, "signed-cookie" if "session" in kind else "cookie", setup, "memory")
     path, cookies = LOGOUT_PATH if logout else APP_PATH, _cookies(kind, setup)
@@ -82,16 +76,12 @@ def measure(variant: str, setup: Setup) -> dict[str, Any]:
             took = sum(driver.run(app, [driver.request(path, cookie) for cookie in batch]) for batch in batches)
             seconds.append(took / size)
         peaks.append(process_size("VmHWM"))
-    return {"seconds": seconds, "half": peaks[0], "peak": peaks[1]}
+    return {"seconds": Figure("s", tuple(seconds)), "half": Figure("B", (peaks[0],)), "peak": Figure("B", (peaks[1],))}
 
 
 def run(setup: Setup, directory: Path) -> dict[str, Figure]:
-    figures = {}
-    for variant in VARIANTS:
-        measured = measured_apart(measure, variant, setup)
-        figures |= {f"memory/{variant}/seconds": Figure("s", tuple(measured["seconds"]))}
-        figures |= {f"memory/{variant}/{name}": Figure("B", (float(measured[name]),)) for name in ("half", "peak")}
-    return figures
+    return {f"memory/{variant}/{name}": figure for variant in VARIANTS
+            for name, figure in measured_apart(measure, variant, setup).items()}  # fmt: skip
 
 
 def _peak(section: str, case: str, variant: str, *, bounded: bool = True) -> Row:
@@ -104,14 +94,11 @@ def _peak(section: str, case: str, variant: str, *, bounded: bool = True) -> Row
 
 def rows(setup: Setup) -> list[Row]:
     section = f"Floods, ASGI, {setup.plan.flood:,} requests through the check, memory store"
-    found = []
-    for baseline, case in _BASELINES.items():
-        found.append(Row(section + ": seconds a request", case, f"memory/asgi-{baseline}/seconds"))
-        found += [Row(section + ": seconds a request", flood_case, f"memory/asgi-{kind}/seconds",
-                      f"memory/asgi-{baseline}/seconds", "difference")
-                  for kind, (flood_case, against) in _FLOODS.items() if against == baseline]  # fmt: skip
-    found += [_peak(section + ": peak RSS", case, f"asgi-{kind}", bounded=False) for kind, case in _BASELINES.items()]
-    found += [_peak(section + ": peak RSS", case, f"asgi-{kind}") for kind, (case, _) in _FLOODS.items()]
+    found = [Row(f"{section}: seconds a request", case, f"memory/asgi-{kind}/seconds",
+                 baseline and f"memory/asgi-{baseline}/seconds", "difference")
+             for kind, (case, baseline) in _FLOODS.items()]  # fmt: skip
+    found += [_peak(f"{section}: peak RSS", case, f"asgi-{kind}", bounded=baseline is not None)
+              for kind, (case, baseline) in _FLOODS.items()]  # fmt: skip
     for adapter in ("asgi", "wsgi"):
         section = f"Memory, {adapter.upper()}, {setup.plan.logouts:,} logouts: peak RSS"
         found += [_peak(section, "the bare app", f"{adapter}-logout-bare", bounded=False),

@@ -78,19 +78,20 @@ def id_token(issuer: str, sid: str, sub: str = "6543210fedcba9876543210f") -> st
                            name="Jane Doe", given_name="Jane", family_name="Doe", locale="en-US")  # fmt: skip
 
 
-def fill(store: RevocationStore, issuer: str, count: int) -> None:
-    """Revoke the revoked session and *count* - 1 others, one at a time as back-channel logouts do."""
+def filled(url: str, issuer: str, count: int) -> RevocationStore:
+    """The store at *url*, the revoked session and *count* - 1 others revoked in it one at a time, as logouts do."""
+    store = open_store(url)
     store.revoke_session(issuer, REVOKED_SID)
     for index in range(count - 1):
         store.revoke_session(issuer, f"{index:08x}-0000-4000-8000-000000000000")
+    return store
 
 
 def open_filled(setup: Setup, name: str) -> RevocationStore:
     """The store *name* (one of STORES), holding the plan's revocations: opened once a process, as apps do."""
     if name not in _opened:
-        store = _opened[name] = open_store(setup.urls.get(name, "memory://"))
-        if name == "memory":
-            fill(store, setup.issuer, REVOCATIONS)
+        url = setup.urls.get(name)  # the shared stores are filled already
+        store = _opened[name] = open_store(url) if url else filled("memory://", setup.issuer, REVOCATIONS)
         if name == "redis" and not store.wait_until_synced(10.0):  # type: ignore[attr-defined]
             raise RuntimeError("the Redis store did not load the revocations from redis-server within 10 s")
     return _opened[name]
@@ -122,8 +123,6 @@ def running(plan: Plan) -> Iterator[Setup]:
         stub.jwks = tokens.JWKS
         urls = {"sqlite": f"sqlite:///{directory}/revoked.db", "redis": redis.url}
         for url in urls.values():
-            store = open_store(url)
-            fill(store, stub.issuer, REVOCATIONS)
-            store.close()
+            filled(url, stub.issuer, REVOCATIONS).close()
         revoked_token = id_token(stub.issuer, REVOKED_SID, sub="0123456789abcdef01234567")
         yield Setup(plan, stub.issuer, tokens.CLIENT_ID, id_token(stub.issuer, LIVE_SID), revoked_token, urls)

@@ -13,10 +13,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Figure:
-    """The values measured of one thing: pyperf's, one per wrk run, or a single reading.
-
-    *unit* is ``s`` (seconds, per request unless said otherwise), ``B`` (bytes), or a rate such as ``req/s``.
-    """
+    """The values measured of one thing (pyperf's, one per wrk run, or a single reading), in *unit*: ``s`` (seconds,
+    per request unless said otherwise), ``B`` (bytes), or a rate such as ``req/s``."""
 
     unit: str
     values: tuple[float, ...]

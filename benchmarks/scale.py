@@ -1,9 +1,5 @@
-"""Revocations at scale: a new instance syncing a million of them from Redis, its memory, its check, and writes.
-
-Each measurement runs apart, so that its RSS is its own: :func:`synced`, a new instance's store opened on a
-redis-server filled in bulk before, or on an SQLite file (the alternative for the processes of one machine);
-:func:`writes`, one ``revoke_session`` after another.
-"""
+"""Revocations at scale: a new instance syncing a million of them from Redis or SQLite, its memory, its check, and
+writes.  Each measurement runs apart, so that its RSS is its own."""
 
 from __future__ import annotations
 

@@ -6,20 +6,18 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
-from logout_middleware.stores import open_store
-from tests.support.gateway import GatewayStack, gateway_stack
-from tests.support.polling import eventually
+from tests.support.gateway import GatewayStack, gateway_stack, refused_everywhere
 from tests.support.redis_server import redis_server
 from tests.support.servers import QUIET_GUNICORN, QUIET_UVICORN, REPO_ROOT, serve_asgi, serve_wsgi
 from tests.support.transports import http_sender
 
 from . import checks
 from .browser import APP_PATH, END_SESSION, LOGOUT_PATH, header_lines, signed_in
-from .provider import GATEWAY_REVOCATIONS, Plan, Setup, fill
+from .provider import GATEWAY_REVOCATIONS, Plan, Setup, filled
 from .report import Figure, Row, in_rounds
 
 SERVERS = {
@@ -75,7 +73,7 @@ def run(setup: Setup, directory: Path) -> dict[str, Figure]:
         for server in ("uvicorn", "gunicorn"):  # wrk sees each answer's status, not what a logout does
             answer = http_sender(urls[server, "ours"])("GET", LOGOUT_PATH, {"Cookie": cookie})
             checks.logs_out(f"{server}/ours", answer, cookie)
-        gateway = stack.enter_context(_gateway(setup, directory / "gateway"))
+        gateway = _gateway(stack, setup, directory / "gateway")
         _check_gateway(gateway, gateway_cookies)
 
         def measure(figure: str) -> float:
@@ -110,29 +108,22 @@ def _gateway_cookie(id_token: str) -> str:
     return f"id_token={id_token}; session=s-{id_token[-8:]}; csrftoken=c-{id_token[-8:]}"
 
 
-@contextmanager
-def _gateway(setup: Setup, directory: Path) -> Iterator[GatewayStack]:
-    """The stack of tests/test_nginx.py, its Redis holding the revoked session and many more."""
-    directory.mkdir()
-    with redis_server(directory / "redis") as redis:
-        store = open_store(redis.url)
-        fill(store, setup.issuer, GATEWAY_REVOCATIONS)
-        store.close()
-        options = {"ISSUER": setup.issuer, "CLIENT_ID": setup.client_id, "END_SESSION_ENDPOINT": END_SESSION,
-                   "POST_LOGOUT_REDIRECT_URI": f"https://{GATEWAY_HOST}/", "COOKIE_DOMAIN": "example.test",
-                   "CLEAR_COOKIES": "session,csrftoken", "REVOCATION_STORE": redis.url,
-                   "BACKCHANNEL_LOGOUT_PATH": "/backchannel-logout"}  # fmt: skip
-        with gateway_stack(directory, {f"LOGOUT_MIDDLEWARE_{name}": value for name, value in options.items()},
-                           quiet=True) as gateway:  # fmt: skip
-            yield gateway
+def _gateway(stack: ExitStack, setup: Setup, directory: Path) -> GatewayStack:
+    """The stack of tests/test_nginx.py, entered into *stack*: its Redis holds the revoked session and many more."""
+    redis = stack.enter_context(redis_server(directory / "redis"))
+    filled(redis.url, setup.issuer, GATEWAY_REVOCATIONS).close()
+    options = {"ISSUER": setup.issuer, "CLIENT_ID": setup.client_id, "END_SESSION_ENDPOINT": END_SESSION,
+               "POST_LOGOUT_REDIRECT_URI": f"https://{GATEWAY_HOST}/", "COOKIE_DOMAIN": "example.test",
+               "CLEAR_COOKIES": "session,csrftoken", "REVOCATION_STORE": redis.url,
+               "BACKCHANNEL_LOGOUT_PATH": "/backchannel-logout"}  # fmt: skip
+    env = {f"LOGOUT_MIDDLEWARE_{name}": value for name, value in options.items()}
+    return stack.enter_context(gateway_stack(directory, env, quiet=True))
 
 
 def _check_gateway(gateway: GatewayStack, cookies: dict[str, str]) -> None:
     """Each service stops the revoked session (once it has loaded Redis); through nginx, each load is answered right."""
-    revoked = {"Cookie": cookies["revoked"]}
-    for send in map(http_sender, gateway.services):
-        if not eventually(lambda send=send: send("GET", "/auth", revoked).status == 401, 30):
-            raise checks.MisbehavedError(f"a logout service let a revoked session through for 30 s: {gateway.services}")
+    if not refused_everywhere(gateway.services, cookies["revoked"], 30):
+        raise checks.MisbehavedError(f"a logout service let a revoked session through for 30 s: {gateway.services}")
     for load, (_, status) in GATEWAY_LOADS.items():
         headers = {"Host": GATEWAY_HOST} | ({"Cookie": cookies[load]} if cookies[load] else {})
         answer = http_sender(gateway.nginx.base_url)("GET", APP_PATH, headers)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import pytest
 
 from logout_middleware.stores.redis import RedisStore
 
-from .support.gateway import gateway_stack
+from .support.gateway import gateway_stack, refused_everywhere
 from .support.load import Shot, run_load
 from .support.nginx_server import Nginx, NginxError, nginx_binary
 from .support.provider import StubState, provider_stub
@@ -157,11 +156,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 def wait_until_revoked_everywhere(gateway: Gateway, session: Session, within: float = 5.0) -> None:
     """Ask each service process directly until each stops the session; Redis tells them in milliseconds."""
-    deadline = time.monotonic() + within
-    for service in gateway.services:
-        while httpx.get(service + "/auth", headers={"Cookie": session.cookie}).status_code != 401:
-            assert time.monotonic() < deadline, f"{service} did not learn of the revocation within {within} s"
-            time.sleep(0.02)
+    assert refused_everywhere(gateway.services, session.cookie, within), f"not every service refused it in {within} s"
 
 
 def raw_set_cookie_lines(

@@ -12,15 +12,18 @@ The tests of ``tests/test_nginx.py`` and the gateway benchmarks start the same s
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from .nginx_server import Nginx, gateway_config, nginx_server
 from .servers import HOST, QUIET_GUNICORN, QUIET_UVICORN, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
-__all__ = ["EXAMPLE", "GatewayStack", "gateway_stack"]
+__all__ = ["EXAMPLE", "GatewayStack", "gateway_stack", "refused_everywhere"]
 
 EXAMPLE = REPO_ROOT / "examples" / "gateway"
 
@@ -64,3 +67,14 @@ def gateway_stack(
         }
         config = gateway_config(directory / "nginx", addresses)
         yield GatewayStack(stack.enter_context(nginx_server(config, directory / "nginx", port=port)), tuple(services))
+
+
+def refused_everywhere(services: Sequence[str], cookie: str, within: float) -> bool:
+    """Whether each logout service refuses *cookie* (``401`` from ``/auth``) within *within* seconds, all told."""
+    deadline = time.monotonic() + within
+    for service in services:
+        while httpx.get(service + "/auth", headers={"Cookie": cookie}, timeout=5).status_code != 401:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+    return True
