@@ -443,5 +443,79 @@ def test_a_write_that_waits_is_sent_by_the_next_audit_not_taken_for_a_lost_one(
     monkeypatch.setattr(store, "_send", send)
     monkeypatch.setattr(redis_module, "_AUDIT_EVERY", 0.2)
     assert eventually(lambda: other.is_revoked(ISS, "sid-1", None, None), within=5.0)
+    assert eventually(lambda: store.pending == 0, within=5.0)
+    store._write_back_missing()  # an audit after the listener's: Redis holds what the copy holds
+    assert "store.written_back" not in told
+
+
+def test_a_revocation_that_waits_with_two_ends_is_sent_with_both(
+    server: RedisServer, redis_stores: RedisStores, told: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, now = redis_stores.open(server.url), time.time()
+    send = store._send
+
+    def not_taken(revocation: Any) -> None:
+        raise redis.ConnectionError("the write did not reach Redis")
+
+    monkeypatch.setattr(store, "_send", not_taken)
+    for seconds in (600, 7200):
+        with pytest.raises(StoreDeferredError):
+            store.revoke_session(ISS, "sid-1", expires_at=now + seconds)
+    assert store.pending == 2
+    monkeypatch.setattr(store, "_send", send)
+    store._flush_pending()
+    store._write_back_missing()
+    digest = session_digest(ISS, "sid-1")
+    with redis.Redis.from_url(server.url) as client:
+        for seconds in (600, 7200):
+            assert client.sismember(f"logout:sessions:{expiry_hour(now + seconds)}:{digest[0] % SHARDS}", digest)
     assert store.pending == 0
     assert "store.written_back" not in told
+
+
+def test_a_newer_revocation_that_fails_while_the_older_is_sent_still_waits(
+    server: RedisServer, redis_stores: RedisStores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, ends = redis_stores.open(server.url), time.time() + 600
+    send, sent = store._send, []
+
+    def not_taken(revocation: Any) -> None:
+        raise redis.ConnectionError("the write did not reach Redis")
+
+    def newer_fails_meanwhile(revocation: Any) -> None:
+        sent.append(revocation)
+        if len(sent) > 1:
+            not_taken(revocation)
+        send(revocation)  # the older one reaches Redis; a newer one of the same subject fails as it does
+        with pytest.raises(StoreDeferredError):
+            store.revoke_subject(ISS, "user-1", revoked_at=200.0, expires_at=ends)
+
+    monkeypatch.setattr(store, "_send", not_taken)
+    with pytest.raises(StoreDeferredError):
+        store.revoke_subject(ISS, "user-1", revoked_at=100.0, expires_at=ends)
+    monkeypatch.setattr(store, "_send", newer_fails_meanwhile)
+    store._flush_pending()
+    assert store.pending == 1, "the newer revocation was dropped with the older one it replaced"
+    monkeypatch.setattr(store, "_send", send)
+    store._flush_pending()
+    with redis.Redis.from_url(server.url) as client:
+        assert client.hget(f"logout:subjects:{expiry_hour(ends)}", subject_digest(ISS, "user-1")) == b"200.0"
+
+
+def test_of_two_waiting_revocations_of_a_subject_the_later_is_sent(
+    server: RedisServer, redis_stores: RedisStores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, ends = redis_stores.open(server.url), time.time() + 600
+    send = store._send
+
+    def not_taken(revocation: Any) -> None:
+        raise redis.ConnectionError("the write did not reach Redis")
+
+    monkeypatch.setattr(store, "_send", not_taken)
+    for revoked_at in (200.0, 100.0):  # the older one arrives last, as a retried message can
+        with pytest.raises(StoreDeferredError):
+            store.revoke_subject(ISS, "user-1", revoked_at=revoked_at, expires_at=ends)
+    monkeypatch.setattr(store, "_send", send)
+    store._flush_pending()
+    with redis.Redis.from_url(server.url) as client:
+        assert client.hget(f"logout:subjects:{expiry_hour(ends)}", subject_digest(ISS, "user-1")) == b"200.0"

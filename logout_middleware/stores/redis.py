@@ -158,7 +158,8 @@ class RedisStore:
         self._timeout = timeout
         #: This process's copy of the revocations.
         self.revocations = RevocationSet()
-        self._pending: dict[tuple[str, bytes], Revocation] = {}
+        # Revocations Redis could not take yet, by kind, digest and hour: one taken with two ends waits with both.
+        self._pending: dict[tuple[str, bytes, int], Revocation] = {}
         self._pending_lock = threading.Lock()
         # Revocations taken locally whose write to Redis is under way, by kind and hour: the audit must not
         # count them as lost.  Taking one and counting it happen under the lock, as does the audit's reading.
@@ -268,13 +269,15 @@ class RedisStore:
                 raise redis.ConnectionError("not connected yet")
             self._send(revocation)
         except (redis.RedisError, OSError) as error:
-            key = (revocation[0], revocation[1])
+            key = (revocation[0], revocation[1], revocation[3])
             with self._pending_lock:
                 if len(self._pending) >= MAX_PENDING and key not in self._pending:
                     raise StoreUnavailableError(
                         f"the Redis revocation store is unreachable ({error}), and {MAX_PENDING} revocations wait"
                     ) from None
-                self._pending[key] = revocation
+                waiting = self._pending.get(key)
+                if waiting is None or revocation[2] >= waiting[2]:  # of a subject, the later revocation wins
+                    self._pending[key] = revocation
             raise StoreDeferredError(f"the Redis revocation store is unreachable: {error}") from None
 
     def _send(self, revocation: Revocation) -> None:
@@ -413,7 +416,8 @@ class RedisStore:
             if revocation[3] > now:
                 self._send(revocation)
             with self._pending_lock:
-                self._pending.pop(key, None)
+                if self._pending.get(key) is revocation:  # not a newer one that failed meanwhile
+                    del self._pending[key]
 
     def _convert_version_1(self) -> None:
         """Move the revocations version 0.1 left (a key per revocation, iss and id in clear) into the hours' keys.
