@@ -39,8 +39,6 @@ BROWSER_HEADERS = (
 
 App = Callable[..., Any]
 Request = dict[str, Any]
-#: What pyperf times: run the contestant *loops* times, return the seconds it took.
-TimeFunc = Callable[[int], float]
 
 
 def signed_in(id_token: str) -> str:

@@ -121,8 +121,9 @@ class RevocationSet:
                     del new[digest]
                 elif old > hour:  # a later end is in force: this hour's key holds it too
                     del new[digest]
-                    if digest not in self._other_sessions.setdefault(hour, set()):
-                        self._other_sessions[hour].add(digest)
+                    others = self._other_sessions.setdefault(hour, set())
+                    if digest not in others:
+                        others.add(digest)
                         counts[hour] = counts.get(hour, 0) + 1
                 else:  # the later end is in force now; the earlier hour's key still holds it, and it stays counted
                     self._other_sessions.setdefault(old, set()).add(digest)

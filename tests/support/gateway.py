@@ -11,6 +11,7 @@ The tests of ``tests/test_nginx.py`` and the gateway benchmarks start the same s
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from .nginx_server import Nginx, gateway_config, nginx_server
+from .polling import eventually
 from .servers import HOST, QUIET_GUNICORN, QUIET_UVICORN, REPO_ROOT, free_port, serve_asgi, serve_process, serve_wsgi
 
 __all__ = ["EXAMPLE", "GatewayStack", "gateway_stack", "refused_everywhere"]
@@ -72,9 +74,8 @@ def gateway_stack(
 def refused_everywhere(services: Sequence[str], cookie: str, within: float) -> bool:
     """Whether each logout service refuses *cookie* (``401`` from ``/auth``) within *within* seconds, all told."""
     deadline = time.monotonic() + within
-    for service in services:
-        while httpx.get(service + "/auth", headers={"Cookie": cookie}, timeout=5).status_code != 401:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-    return True
+
+    def refuses(service: str) -> bool:
+        return httpx.get(service + "/auth", headers={"Cookie": cookie}, timeout=5).status_code == 401
+
+    return all(eventually(functools.partial(refuses, service), deadline - time.monotonic()) for service in services)
